@@ -1,0 +1,48 @@
+/**
+ * The `ward` command line. Each command lives in src/cli/commands/<name>.ts and exports
+ * `register(program)`, which declares its flags and help and imports its implementation lazily,
+ * so `ward run` loads only what `ward run` needs.
+ */
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { ExitCode } from '../errors.ts';
+import { debugEnabled, reportError } from './ui.ts';
+import { commands } from './commands/index.ts';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('ward')
+    .description('Ward: secrets for containers and device fleets, delivered over mutual TLS')
+    .version(version(), '-V, --version', 'print the version and exit')
+    .option('--debug', 'print stack traces and internal details of errors')
+    .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ outputError: (s, write) => write(s.replace(/^error:/, 'ward: error:')) })
+    .addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage, 3 decryption failed, 4 access denied,\n5 server unreachable, 6 not found, 7 conflict, 8 configuration, 9 I/O, 10 server sealed.\nSee docs/errors.md.');
+  program.hook('preAction', (cmd) => {
+    if (cmd.opts().debug) debugEnabled.value = true;
+  });
+  for (const register of commands) register(program);
+  return program;
+}
+
+/** Runs the CLI and returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--debug')) debugEnabled.value = true;
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit through here with code 0; usage errors were already printed.
+      return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    return reportError(e);
+  }
+}

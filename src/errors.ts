@@ -1,0 +1,114 @@
+/**
+ * Ward's typed errors.
+ *
+ * Every failure Ward reports on purpose is a {@link WardError} with a stable `code`
+ * (`ERR_<AREA>_<REASON>`). The code decides the CLI exit code and the HTTP status through the one
+ * table below, so a script, a client and the server agree on what went wrong. Messages are
+ * lowercase, without a trailing period, never contain a secret, and say what failed; a `hint`
+ * says what to do next. Misuse of an API by a programmer throws `TypeError`, not `WardError`.
+ *
+ * docs/errors.md lists every code; test/errors.test.ts fails when the two disagree.
+ */
+
+/** Process exit codes, documented in docs/errors.md. `ward run` passes the child's own code through. */
+export const ExitCode = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  decrypt: 3,
+  denied: 4,
+  unavailable: 5,
+  notFound: 6,
+  conflict: 7,
+  config: 8,
+  io: 9,
+  sealed: 10,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+type Kind = { exit: ExitCode; status: number };
+const usage: Kind = { exit: ExitCode.usage, status: 400 };
+const decrypt: Kind = { exit: ExitCode.decrypt, status: 400 };
+const denied: Kind = { exit: ExitCode.denied, status: 403 };
+const unauth: Kind = { exit: ExitCode.denied, status: 401 };
+const unavailable: Kind = { exit: ExitCode.unavailable, status: 503 };
+const notFound: Kind = { exit: ExitCode.notFound, status: 404 };
+const conflict: Kind = { exit: ExitCode.conflict, status: 409 };
+const config: Kind = { exit: ExitCode.config, status: 500 };
+const io: Kind = { exit: ExitCode.io, status: 500 };
+const internal: Kind = { exit: ExitCode.failure, status: 500 };
+const sealed: Kind = { exit: ExitCode.sealed, status: 503 };
+const tooLarge: Kind = { exit: ExitCode.usage, status: 413 };
+
+/**
+ * The registry of error codes. Add a code here (and to docs/errors.md) before throwing it.
+ * Grouped by area; keep each group sorted.
+ */
+export const ERROR_CODES = {
+  // general / CLI
+  ERR_USAGE: usage,
+  ERR_INTERNAL: internal,
+  ERR_IO: io,
+  ERR_CONFIG: config,
+  ERR_PASSPHRASE: usage,
+
+  // envelope crypto and key providers
+  ERR_CRYPTO_AUTH: decrypt,
+  ERR_CRYPTO_FORMAT: decrypt,
+  ERR_KEY_INSECURE_PERMISSIONS: config,
+  ERR_KEY_INVALID: config,
+  ERR_KEY_NOT_FOUND: config,
+  ERR_KEY_SEALED: sealed,
+
+  // age format (CCTV taxonomy: header, armor, hmac, payload, no match)
+  ERR_AGE_ARMOR: decrypt,
+  ERR_AGE_HEADER: decrypt,
+  ERR_AGE_HMAC_MISMATCH: decrypt,
+  ERR_AGE_NO_IDENTITY_MATCH: decrypt,
+  ERR_AGE_PAYLOAD: decrypt,
+  ERR_AGE_RECIPIENT: usage,
+  ERR_AGE_IDENTITY: usage,
+  ERR_AGE_SCRYPT_WORK_FACTOR: decrypt,
+
+  // HTTP API (server side and as seen by clients)
+  ERR_API_BAD_REQUEST: usage,
+  ERR_API_TOO_LARGE: tooLarge,
+  ERR_API_UNAUTHENTICATED: unauth,
+  ERR_API_DENIED: denied,
+  ERR_API_NOT_FOUND: notFound,
+  ERR_API_CONFLICT: conflict,
+  ERR_API_UNAVAILABLE: unavailable,
+  ERR_API_RATE_LIMITED: { exit: ExitCode.unavailable, status: 429 },
+} as const satisfies Record<string, Kind>;
+
+export type WardErrorCode = keyof typeof ERROR_CODES;
+
+export interface WardErrorOptions {
+  /** What the user should do next; printed as `ward: hint: …`. */
+  hint?: string;
+  cause?: unknown;
+}
+
+export class WardError extends Error {
+  override name = 'WardError';
+  readonly code: WardErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: WardErrorCode, message: string, options: WardErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+  }
+
+  get exitCode(): ExitCode {
+    return ERROR_CODES[this.code].exit;
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+}
+
+export function isWardError(e: unknown): e is WardError {
+  return e instanceof WardError;
+}

@@ -1,0 +1,195 @@
+/**
+ * The storage contract. The server talks to storage only through {@link Store}; the SQLite
+ * implementation (embedded default) and the PostgreSQL one must behave identically, and the same
+ * test suite runs against both.
+ *
+ * The store holds bytes, never plaintext: secret values arrive already sealed (AES-256-GCM under a
+ * per-version data key, the data key wrapped by the master key). Envelope encryption and
+ * authorization are the server's job; ordering, atomicity and durability are the store's.
+ *
+ * Times are milliseconds since the epoch. Paths are validated by the caller (see
+ * src/store/paths.ts): APP, ENV and NAME match `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`.
+ */
+
+export interface SecretRef {
+  app: string;
+  env: string;
+  name: string;
+}
+
+/** What the server hands the store for a new version. */
+export interface NewSecretVersion extends SecretRef {
+  /** nonce ‖ ciphertext ‖ tag, AES-256-GCM; associated data binds APP/ENV/NAME, version and format. */
+  ciphertext: Buffer;
+  /** The data key of this version, wrapped by the key provider. */
+  wrappedKey: Buffer;
+  /** Which master key (version) wrapped `wrappedKey`. */
+  keyId: string;
+  /** Version of the value format (the associated data includes it). */
+  format: number;
+  /** How the value is delivered by `ward run`: as an environment variable or as a file. */
+  kind: 'env' | 'file';
+  /** Zero-knowledge: the value is ciphertext for the app's own recipients; the server cannot read it. */
+  sealed: boolean;
+  /** SPIFFE ID (or name) of the identity that wrote it. */
+  createdBy: string;
+}
+
+export interface SecretVersion extends NewSecretVersion {
+  version: number;
+  createdAt: number;
+  /** Set when the version was destroyed: ciphertext and wrapped key are then empty. */
+  destroyedAt: number | null;
+}
+
+/** Metadata of a version, without the sealed bytes (history, listings). */
+export type SecretVersionMeta = Omit<SecretVersion, 'ciphertext' | 'wrappedKey'>;
+
+export interface SecretMeta extends SecretRef {
+  /** Highest version number ever written. */
+  currentVersion: number;
+  kind: 'env' | 'file';
+  sealed: boolean;
+  createdAt: number;
+  updatedAt: number;
+  /** Soft-deleted secrets are invisible to reads and lists until undeleted. */
+  deletedAt: number | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque cursor for the next page, or null on the last page. */
+  next: string | null;
+}
+
+export interface ListSecretsQuery {
+  app?: string;
+  env?: string;
+  /** Include soft-deleted secrets (admin listings). */
+  includeDeleted?: boolean;
+  cursor?: string | null;
+  /** 1..1000; the store clamps it. */
+  limit?: number;
+}
+
+/** A policy rule set, stored as the JSON the operator wrote (validated by the server). */
+export interface PolicyRecord {
+  name: string;
+  /** JSON document of the policy (rules, IP lists). */
+  document: string;
+  updatedAt: number;
+  updatedBy: string;
+}
+
+export interface CertificateRecord {
+  /** Lowercase hex serial number. */
+  serial: string;
+  name: string;
+  spiffeId: string;
+  app: string;
+  env: string;
+  role: 'admin' | 'workload' | 'server';
+  notBefore: number;
+  notAfter: number;
+  /** SHA-256 of the DER certificate, lowercase hex. */
+  fingerprint: string;
+  issuedAt: number;
+  revokedAt: number | null;
+}
+
+export interface AuditInput {
+  time: number;
+  /** SPIFFE ID of the caller, or '-' when there is none (a refused handshake never reaches here). */
+  identity: string;
+  /** Serial of the caller's certificate, or '-'. */
+  serial: string;
+  /** Source address of the connection. */
+  source: string;
+  /** Operation, e.g. 'secret.read', 'secret.write', 'policy.set'. */
+  operation: string;
+  /** APP/ENV/NAME or another resource path; never a value. */
+  path: string;
+  /** 'granted', 'denied', 'error', 'not-found', 'conflict', ... */
+  outcome: string;
+  /** Optional extra detail without secrets (error code, version, deciding rule). */
+  detail?: string;
+}
+
+export interface AuditRecord extends AuditInput {
+  /** 1, 2, 3, … with no gaps. */
+  seq: number;
+  /** Hex SHA-256 of the previous record (64 zeros for the first). */
+  prevHash: string;
+  /** Hex SHA-256 over prevHash and the canonical encoding of this record. */
+  hash: string;
+}
+
+export interface EnrolmentToken {
+  /** SHA-256 of the token, hex: the token itself is never stored. */
+  hash: string;
+  app: string;
+  env: string;
+  cidrs: string[];
+  expiresAt: number;
+  createdAt: number;
+  createdBy: string;
+  usedAt: number | null;
+}
+
+export interface Store {
+  /** Applies pending migrations; idempotent. */
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+
+  /**
+   * Writes a new version atomically; the version number is chosen by the store (current + 1).
+   * With `cas` set, the write succeeds only if the current version equals it (0: must not exist);
+   * otherwise it throws WardError ERR_API_CONFLICT and changes nothing. Writing to a soft-deleted
+   * secret undeletes it.
+   *
+   * `seal` is called inside the transaction with the version number the store picked, so the
+   * associated data can bind it; it returns the sealed bytes.
+   */
+  putSecret(
+    ref: SecretRef & { cas?: number },
+    seal: (version: number) => Promise<Omit<NewSecretVersion, keyof SecretRef>> | Omit<NewSecretVersion, keyof SecretRef>,
+  ): Promise<SecretVersion>;
+  /** One version (latest when omitted). Null when absent, soft-deleted or the version is unknown. */
+  getSecret(ref: SecretRef, version?: number): Promise<SecretVersion | null>;
+  /** The latest live version of every secret of APP/ENV, sorted by name. */
+  getEnv(app: string, env: string): Promise<SecretVersion[]>;
+  listSecrets(query: ListSecretsQuery): Promise<Page<SecretMeta>>;
+  getSecretMeta(ref: SecretRef): Promise<SecretMeta | null>;
+  history(ref: SecretRef): Promise<SecretVersionMeta[]>;
+  softDelete(ref: SecretRef): Promise<boolean>;
+  undelete(ref: SecretRef): Promise<boolean>;
+  /** Erases the sealed bytes of the given versions (all when omitted); metadata stays. */
+  destroy(ref: SecretRef, versions?: number[]): Promise<number>;
+  /** Monotonic counter bumped by every secret change of APP/ENV, for watchers and caches. */
+  envRevision(app: string, env: string): Promise<number>;
+
+  putPolicy(policy: PolicyRecord): Promise<void>;
+  listPolicies(): Promise<PolicyRecord[]>;
+  deletePolicy(name: string): Promise<boolean>;
+
+  recordCertificate(cert: CertificateRecord): Promise<void>;
+  listCertificates(): Promise<CertificateRecord[]>;
+  getCertificate(serialOrName: string): Promise<CertificateRecord | null>;
+  /** Marks it revoked; returns the record, or null when unknown. */
+  revokeCertificate(serialOrName: string, at: number): Promise<CertificateRecord | null>;
+  /** Serials of all revoked certificates (the server keeps them in memory). */
+  revokedSerials(): Promise<Set<string>>;
+
+  /**
+   * Appends records to the hash chain in order, durably (the returned promise resolves only once
+   * the records are committed to stable storage). Concurrent callers are serialised so the chain
+   * stays a single sequence.
+   */
+  appendAudit(entries: AuditInput[]): Promise<AuditRecord[]>;
+  /** Records with seq > after, ascending, at most `limit`. */
+  readAudit(after: number, limit: number): Promise<AuditRecord[]>;
+
+  putToken(token: EnrolmentToken): Promise<void>;
+  /** Marks the token used if it exists, is unused and unexpired; returns it, else null. Atomic. */
+  consumeToken(hash: string, now: number): Promise<EnrolmentToken | null>;
+}
