@@ -50,6 +50,7 @@ export const ERROR_CODES = {
   ERR_INTERNAL: internal,
   ERR_IO: io,
   ERR_CONFIG: config,
+  ERR_EXISTS: conflict,
   ERR_PASSPHRASE: usage,
 
   // envelope crypto and key providers
@@ -69,6 +70,13 @@ export const ERROR_CODES = {
   ERR_AGE_RECIPIENT: usage,
   ERR_AGE_IDENTITY: usage,
   ERR_AGE_SCRYPT_WORK_FACTOR: decrypt,
+
+  // PKI: certificates, CSRs, SPIFFE identities
+  ERR_PKI_INVALID_CERT: usage,
+  ERR_PKI_INVALID_CSR: usage,
+  ERR_PKI_INVALID_SPIFFE_ID: usage,
+  ERR_PKI_TOO_LARGE: tooLarge,
+  ERR_PKI_UNTRUSTED: denied,
 
   // HTTP API (server side and as seen by clients)
   ERR_API_BAD_REQUEST: usage,
