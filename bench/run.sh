@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Runs every benchmark (on demand, never in CI). Each writes its figures to stdout; copy them into
+# bench/RESULTS.md with the command used.
+set -euo pipefail
+cd "$(dirname "$0")/.."
