@@ -52,6 +52,7 @@ export const ERROR_CODES = {
   ERR_CONFIG: config,
   ERR_EXISTS: conflict,
   ERR_PASSPHRASE: usage,
+  ERR_TEMPLATE: usage,
 
   // envelope crypto and key providers
   ERR_CRYPTO_AUTH: decrypt,
@@ -60,6 +61,8 @@ export const ERROR_CODES = {
   ERR_KEY_INVALID: config,
   ERR_KEY_NOT_FOUND: config,
   ERR_KEY_SEALED: sealed,
+  ERR_SECURESTORE_AUTH: decrypt,
+  ERR_SECURESTORE_FORMAT: decrypt,
 
   // age format (CCTV taxonomy: header, armor, hmac, payload, no match)
   ERR_AGE_ARMOR: decrypt,
@@ -78,6 +81,11 @@ export const ERROR_CODES = {
   ERR_PKI_TOO_LARGE: tooLarge,
   ERR_PKI_UNTRUSTED: denied,
 
+  // ward run
+  ERR_RUN_DISK: usage,
+  ERR_RUN_MISSING: notFound,
+  ERR_RUN_VALUE: usage,
+
   // HTTP API (server side and as seen by clients)
   ERR_API_BAD_REQUEST: usage,
   ERR_API_TOO_LARGE: tooLarge,
@@ -87,6 +95,28 @@ export const ERROR_CODES = {
   ERR_API_CONFLICT: conflict,
   ERR_API_UNAVAILABLE: unavailable,
   ERR_API_RATE_LIMITED: { exit: ExitCode.unavailable, status: 429 },
+
+  // storage (src/store)
+  ERR_STORE_CORRUPT: io,
+  ERR_STORE_SCHEMA_TOO_NEW: config,
+  ERR_STORE_UNAVAILABLE: unavailable,
+
+  // encrypted container images (src/image) and the ocicrypt format (src/formats/ocicrypt)
+  ERR_IMAGE_AUTH: denied,
+  ERR_IMAGE_DIGEST_MISMATCH: io,
+  ERR_IMAGE_FORMAT: io,
+  ERR_IMAGE_INSECURE: usage,
+  ERR_IMAGE_NOT_FOUND: notFound,
+  ERR_IMAGE_PLATFORM: notFound,
+  ERR_IMAGE_REFERENCE: usage,
+  ERR_IMAGE_REGISTRY: unavailable,
+  ERR_IMAGE_TRUNCATED: io,
+  ERR_IMAGE_UNSUPPORTED: usage,
+  ERR_OCICRYPT_FORMAT: decrypt,
+  ERR_OCICRYPT_HMAC_MISMATCH: decrypt,
+  ERR_OCICRYPT_KEY: usage,
+  ERR_OCICRYPT_NO_KEY: decrypt,
+  ERR_OCICRYPT_UNSUPPORTED: decrypt,
 } as const satisfies Record<string, Kind>;
 
 export type WardErrorCode = keyof typeof ERROR_CODES;
