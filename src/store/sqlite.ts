@@ -1,0 +1,716 @@
+/**
+ * The embedded store: one SQLite file through Node's built-in `node:sqlite` (DatabaseSync).
+ *
+ * Durability: WAL with `synchronous = FULL`, so COMMIT returns only after the WAL is fsynced; every
+ * promise this store resolves after a write means the write survives a crash (kill -9 or power
+ * loss). The file and its -wal/-shm companions are created with mode 0600 (SQLite gives the
+ * companions the main file's mode; they are chmodded too). `secure_delete` is on, so destroyed
+ * values and deleted rows are overwritten with zeros rather than left in free pages.
+ *
+ * Concurrency: node:sqlite is synchronous, so a transaction that runs start to finish in one turn of
+ * the event loop cannot interleave with anything. Only putSecret cannot: `seal` may be async, and
+ * the version it binds must be the one that gets written. So putSecret does BEGIN IMMEDIATE (taking
+ * SQLite's write lock against other processes), reads the current version, awaits `seal`, then
+ * inserts and COMMITs. While that transaction is open, any other write on this connection would
+ * silently join it, so every write transaction first takes the store's FIFO {@link Mutex}: one write
+ * transaction at a time, in arrival order. Reads take no lock: they never observe the open
+ * transaction's writes, because putSecret writes nothing before `seal` returns and everything after
+ * it in the same synchronous turn. `seal` is called exactly once per putSecret.
+ *
+ * Audit group commit: appendAudit calls made in the same turn are queued and flushed on
+ * setImmediate in one transaction (one fsync), in call order; each caller's promise resolves after
+ * that COMMIT.
+ */
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
+import type { StatementSync } from 'node:sqlite';
+import { WardError } from '../errors.ts';
+import { assertAuditInput, chainAuditRecords, GENESIS_HASH } from './audit-chain.ts';
+import type { AuditAnchor } from './audit-chain.ts';
+import { MIGRATIONS, SCHEMA_VERSION } from './migrations.ts';
+import { Mutex } from './mutex.ts';
+import { clampLimit, decodeCursor, encodeCursor } from './paging.ts';
+import { assertSegments, formatSecretPath } from './paths.ts';
+import type {
+  AuditInput,
+  AuditRecord,
+  CertificateRecord,
+  EnrolmentToken,
+  ListSecretsQuery,
+  NewSecretVersion,
+  Page,
+  PolicyRecord,
+  SecretMeta,
+  SecretRef,
+  SecretVersion,
+  SecretVersionMeta,
+  Store,
+} from './types.ts';
+
+export interface SqliteStoreOptions {
+  /** How long a write waits for another process's lock before ERR_STORE_UNAVAILABLE (default 5000 ms). */
+  busyTimeoutMs?: number;
+  /** Apply pending migrations on open (default true). With false, call {@link Store.migrate}. */
+  migrate?: boolean;
+  /** Clock for created/updated/deleted times (default Date.now); tests pin it. */
+  now?: () => number;
+}
+
+type Row = Record<string, unknown>;
+type SealedFields = Omit<NewSecretVersion, keyof SecretRef>;
+
+// SQLite primary result codes (errcode & 0xff) that mean something to Ward.
+const SQLITE_BUSY = 5;
+const SQLITE_LOCKED = 6;
+const SQLITE_CORRUPT = 11;
+const SQLITE_CANTOPEN = 14;
+const SQLITE_CONSTRAINT = 19;
+const SQLITE_NOTADB = 26;
+
+function sqliteCode(e: unknown): number | undefined {
+  const errcode = (e as { errcode?: unknown } | null)?.errcode;
+  return typeof errcode === 'number' ? errcode & 0xff : undefined;
+}
+
+/** Maps SQLite failures onto Ward's codes; anything else passes through unchanged. */
+function storeError(e: unknown): unknown {
+  switch (sqliteCode(e)) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return new WardError('ERR_STORE_UNAVAILABLE', 'database is locked by another process', {
+        cause: e,
+        hint: 'another ward server may be using the same database file',
+      });
+    case SQLITE_CANTOPEN:
+      return new WardError('ERR_STORE_UNAVAILABLE', 'database file cannot be opened', { cause: e });
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return new WardError('ERR_STORE_CORRUPT', 'database file is damaged or not a ward database', { cause: e });
+    default:
+      return e;
+  }
+}
+
+const buf = (v: unknown): Buffer => {
+  const u = v as Uint8Array;
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+};
+const num = (v: unknown): number => v as number;
+const str = (v: unknown): string => v as string;
+const numOrNull = (v: unknown): number | null => (v === null ? null : (v as number));
+const kindOf = (v: unknown): 'env' | 'file' => v as 'env' | 'file';
+
+function versionMeta(r: Row): SecretVersionMeta {
+  return {
+    app: str(r.app),
+    env: str(r.env),
+    name: str(r.name),
+    version: num(r.version),
+    keyId: str(r.key_id),
+    format: num(r.format),
+    kind: kindOf(r.kind),
+    sealed: r.sealed === 1,
+    createdBy: str(r.created_by),
+    createdAt: num(r.created_at),
+    destroyedAt: numOrNull(r.destroyed_at),
+  };
+}
+
+function version(r: Row): SecretVersion {
+  const meta = versionMeta(r);
+  return { ...meta, ciphertext: buf(r.ciphertext), wrappedKey: buf(r.wrapped_key) };
+}
+
+function secretMeta(r: Row): SecretMeta {
+  return {
+    app: str(r.app),
+    env: str(r.env),
+    name: str(r.name),
+    currentVersion: num(r.current_version),
+    kind: kindOf(r.kind),
+    sealed: r.sealed === 1,
+    createdAt: num(r.created_at),
+    updatedAt: num(r.updated_at),
+    deletedAt: numOrNull(r.deleted_at),
+  };
+}
+
+function policy(r: Row): PolicyRecord {
+  return { name: str(r.name), document: str(r.document), updatedAt: num(r.updated_at), updatedBy: str(r.updated_by) };
+}
+
+function certificate(r: Row): CertificateRecord {
+  return {
+    serial: str(r.serial),
+    name: str(r.name),
+    spiffeId: str(r.spiffe_id),
+    app: str(r.app),
+    env: str(r.env),
+    role: r.role as CertificateRecord['role'],
+    notBefore: num(r.not_before),
+    notAfter: num(r.not_after),
+    fingerprint: str(r.fingerprint),
+    issuedAt: num(r.issued_at),
+    revokedAt: numOrNull(r.revoked_at),
+  };
+}
+
+function auditRecord(r: Row): AuditRecord {
+  const rec: AuditRecord = {
+    seq: num(r.seq),
+    time: num(r.time),
+    identity: str(r.identity),
+    serial: str(r.serial),
+    source: str(r.source),
+    operation: str(r.operation),
+    path: str(r.path),
+    outcome: str(r.outcome),
+    prevHash: str(r.prev_hash),
+    hash: str(r.hash),
+  };
+  if (r.detail !== null) rec.detail = str(r.detail);
+  return rec;
+}
+
+function token(r: Row): EnrolmentToken {
+  return {
+    hash: str(r.hash),
+    app: str(r.app),
+    env: str(r.env),
+    cidrs: JSON.parse(str(r.cidrs)) as string[],
+    expiresAt: num(r.expires_at),
+    createdAt: num(r.created_at),
+    createdBy: str(r.created_by),
+    usedAt: numOrNull(r.used_at),
+  };
+}
+
+function assertSealed(s: SealedFields): void {
+  if (!Buffer.isBuffer(s.ciphertext) || !Buffer.isBuffer(s.wrappedKey)) throw new TypeError('seal must return Buffers');
+  if (typeof s.keyId !== 'string' || typeof s.createdBy !== 'string') throw new TypeError('seal must return keyId and createdBy strings');
+  if (!Number.isSafeInteger(s.format)) throw new TypeError('seal must return an integer format');
+  if (s.kind !== 'env' && s.kind !== 'file') throw new TypeError("kind must be 'env' or 'file'");
+  if (typeof s.sealed !== 'boolean') throw new TypeError('sealed must be a boolean');
+}
+
+const VERSION_COLUMNS = 'app, env, name, version, key_id, format, kind, sealed, created_by, created_at, destroyed_at';
+
+const SQL = {
+  maxMigration: 'SELECT max(version) AS v FROM schema_migrations',
+  currentSecret: 'SELECT current_version, deleted_at FROM secrets WHERE app = ? AND env = ? AND name = ?',
+  insertVersion: `INSERT INTO secret_versions (app, env, name, version, ciphertext, wrapped_key, key_id, format, kind, sealed, created_by, created_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  insertSecret: `INSERT INTO secrets (app, env, name, current_version, kind, sealed, created_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  updateSecret: `UPDATE secrets SET current_version = ?, kind = ?, sealed = ?, updated_at = ?, deleted_at = NULL
+    WHERE app = ? AND env = ? AND name = ?`,
+  bumpRevision: `INSERT INTO env_revisions (app, env, revision) VALUES (?, ?, 1)
+    ON CONFLICT (app, env) DO UPDATE SET revision = revision + 1`,
+  envRevision: 'SELECT revision FROM env_revisions WHERE app = ? AND env = ?',
+  getLatest: `SELECT v.* FROM secrets s JOIN secret_versions v
+    ON v.app = s.app AND v.env = s.env AND v.name = s.name AND v.version = s.current_version
+    WHERE s.app = ? AND s.env = ? AND s.name = ? AND s.deleted_at IS NULL`,
+  getVersion: `SELECT v.* FROM secrets s JOIN secret_versions v
+    ON v.app = s.app AND v.env = s.env AND v.name = s.name
+    WHERE s.app = ? AND s.env = ? AND s.name = ? AND s.deleted_at IS NULL AND v.version = ?`,
+  // The batch read: one range scan of the secrets primary key joined on the versions primary key.
+  getEnv: `SELECT v.* FROM secrets s JOIN secret_versions v
+    ON v.app = s.app AND v.env = s.env AND v.name = s.name AND v.version = s.current_version
+    WHERE s.app = ? AND s.env = ? AND s.deleted_at IS NULL AND v.destroyed_at IS NULL
+    ORDER BY s.name`,
+  secretMeta: 'SELECT * FROM secrets WHERE app = ? AND env = ? AND name = ?',
+  history: `SELECT ${VERSION_COLUMNS} FROM secret_versions WHERE app = ? AND env = ? AND name = ? ORDER BY version`,
+  softDelete: `UPDATE secrets SET deleted_at = ?, updated_at = ? WHERE app = ? AND env = ? AND name = ? AND deleted_at IS NULL`,
+  undelete: `UPDATE secrets SET deleted_at = NULL, updated_at = ? WHERE app = ? AND env = ? AND name = ? AND deleted_at IS NOT NULL`,
+  destroyAll: `UPDATE secret_versions SET ciphertext = x'', wrapped_key = x'', destroyed_at = ?
+    WHERE app = ? AND env = ? AND name = ? AND destroyed_at IS NULL`,
+  destroySome: `UPDATE secret_versions SET ciphertext = x'', wrapped_key = x'', destroyed_at = ?
+    WHERE app = ? AND env = ? AND name = ? AND destroyed_at IS NULL AND version IN (SELECT value FROM json_each(?))`,
+  putPolicy: `INSERT INTO policies (name, document, updated_at, updated_by) VALUES (?, ?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+  listPolicies: 'SELECT * FROM policies ORDER BY name',
+  deletePolicy: 'DELETE FROM policies WHERE name = ?',
+  insertCertificate: `INSERT INTO certificates (serial, name, spiffe_id, app, env, role, not_before, not_after, fingerprint, issued_at, revoked_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  listCertificates: 'SELECT * FROM certificates ORDER BY issued_at, serial',
+  certBySerial: 'SELECT * FROM certificates WHERE serial = ?',
+  // A name can be reissued: the newest certificate of that name stands for it.
+  certByName: 'SELECT * FROM certificates WHERE name = ? ORDER BY issued_at DESC, serial DESC LIMIT 1',
+  revokeSerial: 'UPDATE certificates SET revoked_at = coalesce(revoked_at, ?) WHERE serial = ?',
+  revokeName: 'UPDATE certificates SET revoked_at = coalesce(revoked_at, ?) WHERE name = ?',
+  revokedSerials: 'SELECT serial FROM certificates WHERE revoked_at IS NOT NULL',
+  lastAudit: 'SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1',
+  insertAudit: `INSERT INTO audit (seq, time, identity, serial, source, operation, path, outcome, detail, prev_hash, hash)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  readAudit: 'SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?',
+  putToken: `INSERT INTO tokens (hash, app, env, cidrs, expires_at, created_at, created_by, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  consumeToken: 'UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING *',
+} as const;
+
+interface AuditJob {
+  entries: AuditInput[];
+  resolve: (records: AuditRecord[]) => void;
+  reject: (e: unknown) => void;
+}
+
+export class SqliteStore implements Store {
+  readonly path: string;
+  readonly #db: DatabaseSync;
+  readonly #now: () => number;
+  readonly #stmts = new Map<string, StatementSync>();
+  readonly #writeLock = new Mutex();
+  #closed = false;
+  #auditQueue: AuditJob[] = [];
+  #auditFlush: Promise<void> | null = null;
+
+  /** Use {@link openSqliteStore}. */
+  constructor(path: string, db: DatabaseSync, now: () => number) {
+    this.path = path;
+    this.#db = db;
+    this.#now = now;
+  }
+
+  #q(sql: string): StatementSync {
+    let s = this.#stmts.get(sql);
+    if (s === undefined) {
+      s = this.#db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new WardError('ERR_STORE_UNAVAILABLE', 'store is closed');
+  }
+
+  /** Runs `fn` in one write transaction, after the write lock (see the top of this file). */
+  async #write<T>(fn: () => T | Promise<T>): Promise<T> {
+    this.#assertOpen();
+    await this.#writeLock.lock();
+    try {
+      this.#assertOpen();
+      this.#db.exec('BEGIN IMMEDIATE');
+      let result: T;
+      try {
+        result = await fn();
+        this.#db.exec('COMMIT');
+      } catch (e) {
+        try {
+          this.#db.exec('ROLLBACK');
+        } catch {
+          // the transaction is already gone (SQLite rolls back itself on some errors)
+        }
+        throw e;
+      }
+      return result;
+    } catch (e) {
+      throw storeError(e);
+    } finally {
+      this.#writeLock.unlock();
+    }
+  }
+
+  #read<T>(fn: () => T): Promise<T> {
+    try {
+      this.#assertOpen();
+      return Promise.resolve(fn());
+    } catch (e) {
+      return Promise.reject(storeError(e));
+    }
+  }
+
+  /** The schema version recorded in the file (0 when empty). */
+  schemaVersion(): number {
+    const has = this.#db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'").get();
+    if (has === undefined) return 0;
+    return num(this.#db.prepare(SQL.maxMigration).get()?.v ?? 0);
+  }
+
+  /** @throws WardError ERR_STORE_SCHEMA_TOO_NEW when the file was migrated by a newer Ward. */
+  checkSchemaVersion(): number {
+    const v = this.schemaVersion();
+    if (v > SCHEMA_VERSION) {
+      throw new WardError('ERR_STORE_SCHEMA_TOO_NEW', `database schema version ${v} is newer than this ward supports (${SCHEMA_VERSION})`, {
+        hint: 'run the ward version that last migrated this database, or a newer one',
+      });
+    }
+    return v;
+  }
+
+  async migrate(): Promise<void> {
+    this.#assertOpen();
+    await this.#writeLock.lock();
+    try {
+      this.#db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+      for (const m of MIGRATIONS) {
+        this.#db.exec('BEGIN IMMEDIATE');
+        try {
+          // re-read inside the write lock: another process may have migrated meanwhile
+          const current = this.checkSchemaVersion();
+          if (m.version > current) {
+            this.#db.exec(m.sql);
+            this.#db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, this.#now());
+          }
+          this.#db.exec('COMMIT');
+        } catch (e) {
+          this.#db.exec('ROLLBACK');
+          throw e;
+        }
+      }
+    } catch (e) {
+      throw storeError(e);
+    } finally {
+      this.#writeLock.unlock();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    // let appends already queued reach the disk before closing
+    while (this.#auditFlush !== null) await this.#auditFlush;
+    await this.#writeLock.lock();
+    try {
+      if (this.#closed) return;
+      this.#closed = true;
+      this.#stmts.clear();
+      this.#db.close();
+    } finally {
+      this.#writeLock.unlock();
+    }
+  }
+
+  putSecret(ref: SecretRef & { cas?: number }, seal: (version: number) => Promise<SealedFields> | SealedFields): Promise<SecretVersion> {
+    const { app, env, name, cas } = ref;
+    assertSegments(app, env, name);
+    if (cas !== undefined && !(Number.isSafeInteger(cas) && cas >= 0)) throw new TypeError('cas must be a non-negative integer');
+    return this.#write(async () => {
+      const row = this.#q(SQL.currentSecret).get(app, env, name);
+      const current = row === undefined ? 0 : num(row.current_version);
+      if (cas !== undefined && cas !== current) {
+        throw new WardError('ERR_API_CONFLICT', `version conflict on ${formatSecretPath(ref)}: current version is ${current}, not ${cas}`, {
+          hint: 'read the secret again and retry with its current version',
+        });
+      }
+      const next = current + 1;
+      const sealed = await seal(next);
+      assertSealed(sealed);
+      const now = this.#now();
+      if (row === undefined) this.#q(SQL.insertSecret).run(app, env, name, next, sealed.kind, sealed.sealed ? 1 : 0, now, now);
+      else this.#q(SQL.updateSecret).run(next, sealed.kind, sealed.sealed ? 1 : 0, now, app, env, name);
+      this.#q(SQL.insertVersion).run(
+        app, env, name, next, sealed.ciphertext, sealed.wrappedKey, sealed.keyId, sealed.format,
+        sealed.kind, sealed.sealed ? 1 : 0, sealed.createdBy, now,
+      );
+      this.#q(SQL.bumpRevision).run(app, env);
+      return {
+        app, env, name, version: next,
+        ciphertext: sealed.ciphertext, wrappedKey: sealed.wrappedKey, keyId: sealed.keyId, format: sealed.format,
+        kind: sealed.kind, sealed: sealed.sealed, createdBy: sealed.createdBy, createdAt: now, destroyedAt: null,
+      };
+    });
+  }
+
+  /**
+   * A destroyed version is still returned, with `destroyedAt` set and empty ciphertext and wrapped
+   * key, so the server can answer "destroyed" rather than "not found".
+   */
+  getSecret(ref: SecretRef, v?: number): Promise<SecretVersion | null> {
+    assertSegments(ref.app, ref.env, ref.name);
+    return this.#read(() => {
+      const row = v === undefined
+        ? this.#q(SQL.getLatest).get(ref.app, ref.env, ref.name)
+        : Number.isSafeInteger(v) ? this.#q(SQL.getVersion).get(ref.app, ref.env, ref.name, v) : undefined;
+      return row === undefined ? null : version(row);
+    });
+  }
+
+  /** Live secrets only: soft-deleted secrets and secrets whose latest version was destroyed are left out. */
+  getEnv(app: string, env: string): Promise<SecretVersion[]> {
+    assertSegments(app, env);
+    return this.#read(() => this.#q(SQL.getEnv).all(app, env).map(version));
+  }
+
+  listSecrets(query: ListSecretsQuery): Promise<Page<SecretMeta>> {
+    const { app, env, includeDeleted = false, cursor } = query;
+    if (app !== undefined) assertSegments(app);
+    if (env !== undefined) assertSegments(env);
+    const limit = clampLimit(query.limit);
+    return this.#read(() => {
+      const after = cursor == null ? { app: '', env: '', name: '' } : decodeCursor(cursor);
+      const where = ['(app, env, name) > (?, ?, ?)'];
+      const params: (string | number)[] = [after.app, after.env, after.name];
+      if (app !== undefined) {
+        where.push('app = ?');
+        params.push(app);
+      }
+      if (env !== undefined) {
+        where.push('env = ?');
+        params.push(env);
+      }
+      if (!includeDeleted) where.push('deleted_at IS NULL');
+      params.push(limit + 1);
+      const rows = this.#q(`SELECT * FROM secrets WHERE ${where.join(' AND ')} ORDER BY app, env, name LIMIT ?`).all(...params);
+      const items = rows.slice(0, limit).map(secretMeta);
+      const last = items.at(-1);
+      return { items, next: rows.length > limit && last !== undefined ? encodeCursor(last) : null };
+    });
+  }
+
+  /** Also returns soft-deleted secrets (see `deletedAt`), so callers can tell deleted from absent. */
+  getSecretMeta(ref: SecretRef): Promise<SecretMeta | null> {
+    assertSegments(ref.app, ref.env, ref.name);
+    return this.#read(() => {
+      const row = this.#q(SQL.secretMeta).get(ref.app, ref.env, ref.name);
+      return row === undefined ? null : secretMeta(row);
+    });
+  }
+
+  /** Metadata of every version, ascending; also for a soft-deleted secret (nothing is revealed). */
+  history(ref: SecretRef): Promise<SecretVersionMeta[]> {
+    assertSegments(ref.app, ref.env, ref.name);
+    return this.#read(() => this.#q(SQL.history).all(ref.app, ref.env, ref.name).map(versionMeta));
+  }
+
+  softDelete(ref: SecretRef): Promise<boolean> {
+    assertSegments(ref.app, ref.env, ref.name);
+    return this.#write(() => {
+      const now = this.#now();
+      const changed = this.#q(SQL.softDelete).run(now, now, ref.app, ref.env, ref.name).changes > 0;
+      if (changed) this.#q(SQL.bumpRevision).run(ref.app, ref.env);
+      return changed;
+    });
+  }
+
+  undelete(ref: SecretRef): Promise<boolean> {
+    assertSegments(ref.app, ref.env, ref.name);
+    return this.#write(() => {
+      const changed = this.#q(SQL.undelete).run(this.#now(), ref.app, ref.env, ref.name).changes > 0;
+      if (changed) this.#q(SQL.bumpRevision).run(ref.app, ref.env);
+      return changed;
+    });
+  }
+
+  /**
+   * Overwrites the sealed bytes with empty blobs (secure_delete zeroes the old cells) and sets
+   * `destroyedAt`; returns how many versions it destroyed now. Then truncates the WAL, which still
+   * holds copies of the old pages.
+   */
+  async destroy(ref: SecretRef, versions?: number[]): Promise<number> {
+    assertSegments(ref.app, ref.env, ref.name);
+    if (versions !== undefined && !versions.every((v) => Number.isSafeInteger(v))) throw new TypeError('versions must be integers');
+    const count = await this.#write(() => {
+      const now = this.#now();
+      const n = versions === undefined
+        ? this.#q(SQL.destroyAll).run(now, ref.app, ref.env, ref.name).changes
+        : this.#q(SQL.destroySome).run(now, ref.app, ref.env, ref.name, JSON.stringify(versions)).changes;
+      if (n > 0) this.#q(SQL.bumpRevision).run(ref.app, ref.env);
+      return Number(n);
+    });
+    if (count > 0) await this.#checkpoint();
+    return count;
+  }
+
+  /** Copies the WAL into the main file and truncates it (best effort: readers may hold it). */
+  async #checkpoint(): Promise<void> {
+    await this.#writeLock.lock();
+    try {
+      if (!this.#closed) this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+    } catch (e) {
+      if (sqliteCode(e) !== SQLITE_BUSY && sqliteCode(e) !== SQLITE_LOCKED) throw storeError(e);
+    } finally {
+      this.#writeLock.unlock();
+    }
+  }
+
+  envRevision(app: string, env: string): Promise<number> {
+    assertSegments(app, env);
+    return this.#read(() => num(this.#q(SQL.envRevision).get(app, env)?.revision ?? 0));
+  }
+
+  putPolicy(p: PolicyRecord): Promise<void> {
+    return this.#write(() => {
+      this.#q(SQL.putPolicy).run(p.name, p.document, p.updatedAt, p.updatedBy);
+    });
+  }
+
+  listPolicies(): Promise<PolicyRecord[]> {
+    return this.#read(() => this.#q(SQL.listPolicies).all().map(policy));
+  }
+
+  deletePolicy(name: string): Promise<boolean> {
+    return this.#write(() => this.#q(SQL.deletePolicy).run(name).changes > 0);
+  }
+
+  /** @throws WardError ERR_API_CONFLICT when the serial is already recorded. */
+  recordCertificate(c: CertificateRecord): Promise<void> {
+    return this.#write(() => {
+      try {
+        this.#q(SQL.insertCertificate).run(
+          c.serial, c.name, c.spiffeId, c.app, c.env, c.role, c.notBefore, c.notAfter, c.fingerprint, c.issuedAt, c.revokedAt,
+        );
+      } catch (e) {
+        if (sqliteCode(e) === SQLITE_CONSTRAINT) throw new WardError('ERR_API_CONFLICT', `certificate serial ${c.serial} already recorded`, { cause: e });
+        throw e;
+      }
+    });
+  }
+
+  listCertificates(): Promise<CertificateRecord[]> {
+    return this.#read(() => this.#q(SQL.listCertificates).all().map(certificate));
+  }
+
+  /** By serial first, else by name (the most recently issued certificate of that name). */
+  getCertificate(serialOrName: string): Promise<CertificateRecord | null> {
+    return this.#read(() => this.#findCertificate(serialOrName));
+  }
+
+  #findCertificate(serialOrName: string): CertificateRecord | null {
+    const row = this.#q(SQL.certBySerial).get(serialOrName) ?? this.#q(SQL.certByName).get(serialOrName);
+    return row === undefined ? null : certificate(row);
+  }
+
+  /**
+   * By serial: that certificate. By name: every certificate of that name, so reissued ones cannot
+   * outlive the revocation; returns the newest. A second revocation keeps the first time.
+   */
+  revokeCertificate(serialOrName: string, at: number): Promise<CertificateRecord | null> {
+    return this.#write(() => {
+      const bySerial = this.#q(SQL.revokeSerial).run(at, serialOrName).changes > 0;
+      if (!bySerial) this.#q(SQL.revokeName).run(at, serialOrName);
+      return this.#findCertificate(serialOrName);
+    });
+  }
+
+  revokedSerials(): Promise<Set<string>> {
+    return this.#read(() => new Set(this.#q(SQL.revokedSerials).all().map((r) => str(r.serial))));
+  }
+
+  appendAudit(entries: AuditInput[]): Promise<AuditRecord[]> {
+    try {
+      this.#assertOpen();
+      entries.forEach(assertAuditInput);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (entries.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      // copy: the caller may reuse its objects before the flush
+      this.#auditQueue.push({ entries: entries.map((e) => ({ ...e })), resolve, reject });
+      this.#auditFlush ??= new Promise<void>((done) => setImmediate(() => void this.#flushAudit().finally(done)));
+    });
+  }
+
+  /** One transaction for every append queued so far (group commit), in call order. */
+  async #flushAudit(): Promise<void> {
+    let batch: AuditJob[] = [];
+    const results: AuditRecord[][] = [];
+    try {
+      await this.#write(() => {
+        // taken under the lock, so appends queued while waiting for it join this commit
+        batch = this.#auditQueue;
+        this.#auditQueue = [];
+        this.#auditFlush = null;
+        const lastRow = this.#q(SQL.lastAudit).get();
+        let last: AuditAnchor = lastRow === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: num(lastRow.seq), hash: str(lastRow.hash) };
+        const insert = this.#q(SQL.insertAudit);
+        for (const job of batch) {
+          const records = chainAuditRecords(last, job.entries);
+          for (const r of records) {
+            insert.run(r.seq, r.time, r.identity, r.serial, r.source, r.operation, r.path, r.outcome, r.detail ?? null, r.prevHash, r.hash);
+          }
+          results.push(records);
+          last = records.at(-1) ?? last;
+        }
+      });
+    } catch (e) {
+      if (batch.length === 0) {
+        // failed before taking the queue: fail everything still queued
+        batch = this.#auditQueue;
+        this.#auditQueue = [];
+        this.#auditFlush = null;
+      }
+      for (const job of batch) job.reject(e);
+      return;
+    }
+    batch.forEach((job, i) => job.resolve(results[i] ?? []));
+  }
+
+  readAudit(after: number, limit: number): Promise<AuditRecord[]> {
+    if (!Number.isSafeInteger(after) || !Number.isSafeInteger(limit) || limit < 0) throw new TypeError('after and limit must be integers');
+    return this.#read(() => this.#q(SQL.readAudit).all(after, limit).map(auditRecord));
+  }
+
+  /** @throws WardError ERR_API_CONFLICT when a token with the same hash exists. */
+  putToken(t: EnrolmentToken): Promise<void> {
+    assertSegments(t.app, t.env);
+    return this.#write(() => {
+      try {
+        this.#q(SQL.putToken).run(t.hash, t.app, t.env, JSON.stringify(t.cidrs), t.expiresAt, t.createdAt, t.createdBy, t.usedAt);
+      } catch (e) {
+        if (sqliteCode(e) === SQLITE_CONSTRAINT) throw new WardError('ERR_API_CONFLICT', 'enrolment token already exists', { cause: e });
+        throw e;
+      }
+    });
+  }
+
+  consumeToken(hash: string, now: number): Promise<EnrolmentToken | null> {
+    return this.#write(() => {
+      const row = this.#q(SQL.consumeToken).get(now, hash, now);
+      return row === undefined ? null : token(row);
+    });
+  }
+}
+
+/** Creates the file (mode 0600) if missing and tightens an existing one. */
+function prepareFile(path: string): void {
+  if (path === ':memory:' || path === '') return;
+  if (!existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+  chmodSync(path, 0o600);
+}
+
+function tightenCompanions(path: string): void {
+  if (path === ':memory:' || path === '') return;
+  for (const suffix of ['-wal', '-shm']) {
+    try {
+      chmodSync(path + suffix, 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}
+
+/**
+ * Opens (creating if needed) the SQLite store at `path` and, unless `migrate: false`, brings its
+ * schema up to date.
+ *
+ * @throws WardError ERR_STORE_SCHEMA_TOO_NEW, ERR_STORE_CORRUPT, ERR_STORE_UNAVAILABLE
+ */
+export async function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Promise<SqliteStore> {
+  const busyTimeout = opts.busyTimeoutMs ?? 5000;
+  if (!Number.isSafeInteger(busyTimeout) || busyTimeout < 0) throw new TypeError('busyTimeoutMs must be a non-negative integer');
+  let db: DatabaseSync | undefined;
+  try {
+    prepareFile(path);
+    db = new DatabaseSync(path, { timeout: busyTimeout, enableForeignKeyConstraints: true });
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA synchronous = FULL');
+    db.exec('PRAGMA secure_delete = ON');
+    db.exec('PRAGMA foreign_keys = ON');
+    tightenCompanions(path);
+    const store = new SqliteStore(path, db, opts.now ?? Date.now);
+    store.checkSchemaVersion();
+    if (opts.migrate !== false) await store.migrate();
+    tightenCompanions(path);
+    return store;
+  } catch (e) {
+    try {
+      db?.close();
+    } catch {
+      // already unusable
+    }
+    if (e instanceof WardError || e instanceof TypeError) throw e;
+    const mapped = storeError(e);
+    if (mapped !== e) throw mapped;
+    throw new WardError('ERR_STORE_UNAVAILABLE', 'database cannot be opened', { cause: e });
+  }
+}
