@@ -95,6 +95,12 @@ export const ERROR_CODES = {
   ERR_API_CONFLICT: conflict,
   ERR_API_UNAVAILABLE: unavailable,
   ERR_API_RATE_LIMITED: { exit: ExitCode.unavailable, status: 429 },
+  ERR_API_BAD_RESPONSE: { exit: ExitCode.unavailable, status: 502 },
+
+  // TLS as seen by clients: the server's certificate, or ours, was refused
+  ERR_TLS_CLIENT_REJECTED: unauth,
+  ERR_TLS_HANDSHAKE: { exit: ExitCode.unavailable, status: 502 },
+  ERR_TLS_SERVER_UNTRUSTED: { exit: ExitCode.unavailable, status: 502 },
 
   // storage (src/store)
   ERR_STORE_CORRUPT: io,
