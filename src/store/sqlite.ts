@@ -60,11 +60,17 @@ type Row = Record<string, unknown>;
 type SealedFields = Omit<NewSecretVersion, keyof SecretRef>;
 
 // SQLite primary result codes (errcode & 0xff) that mean something to Ward.
+/** Every statement the store runs (exported for query-plan tests). */
 const SQLITE_BUSY = 5;
+/** Every statement the store runs (exported for query-plan tests). */
 const SQLITE_LOCKED = 6;
+/** Every statement the store runs (exported for query-plan tests). */
 const SQLITE_CORRUPT = 11;
+/** Every statement the store runs (exported for query-plan tests). */
 const SQLITE_CANTOPEN = 14;
+/** Every statement the store runs (exported for query-plan tests). */
 const SQLITE_CONSTRAINT = 19;
+/** Every statement the store runs (exported for query-plan tests). */
 const SQLITE_NOTADB = 26;
 
 function sqliteCode(e: unknown): number | undefined {
@@ -195,7 +201,8 @@ function assertSealed(s: SealedFields): void {
 
 const VERSION_COLUMNS = 'app, env, name, version, key_id, format, kind, sealed, created_by, created_at, destroyed_at';
 
-const SQL = {
+/** Every statement the store runs (exported for the query-plan test). */
+export const SQL = {
   maxMigration: 'SELECT max(version) AS v FROM schema_migrations',
   currentSecret: 'SELECT current_version, deleted_at FROM secrets WHERE app = ? AND env = ? AND name = ?',
   insertVersion: `INSERT INTO secret_versions (app, env, name, version, ciphertext, wrapped_key, key_id, format, kind, sealed, created_by, created_at)
