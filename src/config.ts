@@ -1,0 +1,351 @@
+/**
+ * `ward.toml`: a deployment's configuration, as written by `ward init` and read by `ward server`
+ * and by operator commands run inside the deployment.
+ *
+ * Schema (every key optional; defaults are the layout `ward init` creates):
+ *
+ *   [server]
+ *   listen        = "127.0.0.1:8443"      mTLS API; HOST:PORT, IPv6 as "[::1]:8443"
+ *   health_listen = "127.0.0.1:8080"      plain-HTTP health endpoints; "" turns them off
+ *   trust_domain  = "ward.local"          must match the CA (spiffe://<trust_domain>)
+ *   allow_sources = ["10.0.0.0/8"]        server-wide client address allow list (CIDR or IP); [] = all
+ *   deny_sources  = []                    server-wide deny list; wins over allow_sources
+ *   [server.tls]
+ *   cert = "server/server.crt"   key = "server/server.key"   client_ca = "ca/ca.crt"
+ *   [ca]
+ *   cert = "ca/ca.crt"           key = "ca/ca.key"   (key = "" keeps the CA key offline: no issuing)
+ *   [storage]
+ *   driver = "sqlite"   path = "data/ward.db"     |   driver = "postgres"   url = "postgres://..."
+ *   [keys]
+ *   provider = "file"   path = "master.key"
+ *   [audit]
+ *   path = "data/audit.jsonl"              optional JSON-lines copy of each audit record
+ *   [client]
+ *   server   = "https://localhost:8443"   or a list, tried in order (failover)
+ *   identity = "admin"                     identity directory (key.pem, cert.pem, ca.pem)
+ *
+ * Parsing is strict: unknown tables or keys, wrong types and bad values are ERR_CONFIG errors that
+ * name the key. Relative paths are resolved against the directory holding the file.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { parse, TomlError } from 'smol-toml';
+import { WardError } from './errors.ts';
+import { checkTrustDomain } from './pki/spiffe.ts';
+
+/** The file name `ward init` writes and operator commands look for. */
+export const CONFIG_FILE = 'ward.toml';
+
+/** Upper bound on the size of a ward.toml. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export type StorageConfig = { driver: 'sqlite'; path: string } | { driver: 'postgres'; url: string };
+
+export interface WardConfig {
+  /** Absolute path of the file read. */
+  path: string;
+  /** Absolute directory holding it; relative paths were resolved against it. */
+  dir: string;
+  server: {
+    listen: ListenAddress;
+    /** Undefined when turned off (`health_listen = ""`). */
+    healthListen: ListenAddress | undefined;
+    trustDomain: string;
+    allowSources: string[];
+    denySources: string[];
+    tls: { cert: string; key: string; clientCa: string };
+  };
+  /** `key` is undefined when the CA key is kept offline (`key = ""`). */
+  ca: { cert: string; key: string | undefined };
+  storage: StorageConfig;
+  keys: { provider: 'file'; path: string };
+  audit: { path: string | undefined };
+  /** `servers` are origins (`https://host:port`); `identity` an absolute identity directory. */
+  client: { servers: string[]; identity: string };
+}
+
+/** Default values, shared by the parser and the template `ward init` writes. */
+export const DEFAULTS = {
+  listen: '127.0.0.1:8443',
+  healthListen: '127.0.0.1:8080',
+  trustDomain: 'ward.local',
+  serverCert: 'server/server.crt',
+  serverKey: 'server/server.key',
+  caCert: 'ca/ca.crt',
+  caKey: 'ca/ca.key',
+  sqlitePath: 'data/ward.db',
+  masterKey: 'master.key',
+  clientServer: 'https://localhost:8443',
+  adminIdentity: 'admin',
+} as const;
+
+function bad(key: string, message: string, file: string): WardError {
+  return new WardError('ERR_CONFIG', `${file}: ${key}: ${message}`, { hint: 'see the comments in the ward.toml that ward init writes' });
+}
+
+type Table = Record<string, unknown>;
+
+/** Reads the keys of one table, refusing unknown ones and wrong types. */
+class Section {
+  readonly name: string;
+  readonly table: Table;
+  readonly file: string;
+
+  constructor(name: string, value: unknown, file: string, allowed: string[]) {
+    this.name = name;
+    this.file = file;
+    if (value === undefined) value = {};
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Date) {
+      throw bad(name, 'must be a table', file);
+    }
+    this.table = value as Table;
+    for (const k of Object.keys(this.table)) {
+      if (!allowed.includes(k)) throw bad(this.key(k), `unknown key (expected one of: ${allowed.join(', ')})`, file);
+    }
+  }
+
+  key(k: string): string {
+    return this.name ? `${this.name}.${k}` : k;
+  }
+
+  string(k: string, fallback: string): string {
+    const v = this.table[k];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'string') throw bad(this.key(k), 'must be a string', this.file);
+    return v;
+  }
+
+  strings(k: string, fallback: string[]): string[] {
+    const v = this.table[k];
+    if (v === undefined) return fallback;
+    if (typeof v === 'string') return [v];
+    if (!Array.isArray(v) || v.some((s) => typeof s !== 'string')) throw bad(this.key(k), 'must be a string or a list of strings', this.file);
+    return v as string[];
+  }
+
+  sub(k: string, allowed: string[]): Section {
+    return new Section(this.key(k), this.table[k], this.file, allowed);
+  }
+}
+
+/**
+ * Parses a listen address `HOST:PORT` (`[V6]:PORT` for IPv6; port 0 picks a free port).
+ * @throws WardError ERR_CONFIG naming `key`
+ */
+export function parseListen(text: string, key: string, file = 'ward.toml'): ListenAddress {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^[\]:]+)):(\d{1,5})$/.exec(text);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (!m || !host || port > 65535 || (m[1] !== undefined && isIP(m[1]) !== 6)) {
+    throw bad(key, `invalid address ${JSON.stringify(text)} (expected HOST:PORT, e.g. 127.0.0.1:8443 or [::1]:8443)`, file);
+  }
+  return { host, port };
+}
+
+function checkCidr(text: string, key: string, file: string): string {
+  const [ip, prefix, extra] = text.split('/');
+  const family = isIP(ip ?? '');
+  const max = family === 6 ? 128 : 32;
+  if (!family || extra !== undefined || (prefix !== undefined && (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max))) {
+    throw bad(key, `invalid address or CIDR range ${JSON.stringify(text)}`, file);
+  }
+  return text;
+}
+
+function checkServerUrl(text: string, key: string, file: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw bad(key, `invalid URL ${JSON.stringify(text)}`, file);
+  }
+  if (url.protocol !== 'https:' || url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {
+    throw bad(key, `${JSON.stringify(text)} must be https://HOST[:PORT] (Ward speaks only mutual TLS)`, file);
+  }
+  return url.origin;
+}
+
+/**
+ * Parses ward.toml text. `path` names the file in errors and anchors relative paths.
+ * @throws WardError ERR_CONFIG
+ */
+export function parseConfig(text: string, path: string): WardConfig {
+  const file = resolve(path);
+  const dir = dirname(file);
+  const at = (p: string) => resolve(dir, p);
+  let doc: Table;
+  try {
+    doc = parse(text) as Table;
+  } catch (e) {
+    const where = e instanceof TomlError ? `:${e.line}:${e.column}` : '';
+    const what = e instanceof Error ? e.message.split('\n')[0]!.toLowerCase() : 'invalid TOML';
+    throw new WardError('ERR_CONFIG', `${file}${where}: ${what}`, { cause: e });
+  }
+  const root = new Section('', doc, file, ['server', 'ca', 'storage', 'keys', 'audit', 'client']);
+
+  const server = root.sub('server', ['listen', 'health_listen', 'trust_domain', 'allow_sources', 'deny_sources', 'tls']);
+  const tls = server.sub('tls', ['cert', 'key', 'client_ca']);
+  const trustDomain = server.string('trust_domain', DEFAULTS.trustDomain);
+  try {
+    checkTrustDomain(trustDomain);
+  } catch {
+    throw bad('server.trust_domain', `invalid trust domain ${JSON.stringify(trustDomain)} (lowercase letters, digits, ".", "_", "-")`, file);
+  }
+  const health = server.string('health_listen', DEFAULTS.healthListen);
+
+  const ca = root.sub('ca', ['cert', 'key']);
+  const caKey = ca.string('key', DEFAULTS.caKey);
+
+  const storage = root.sub('storage', ['driver', 'path', 'url']);
+  const driver = storage.string('driver', 'sqlite');
+  let storageConfig: StorageConfig;
+  if (driver === 'sqlite') {
+    if (storage.table.url !== undefined) throw bad('storage.url', 'applies only to driver = "postgres"', file);
+    storageConfig = { driver, path: at(storage.string('path', DEFAULTS.sqlitePath)) };
+  } else if (driver === 'postgres') {
+    if (storage.table.path !== undefined) throw bad('storage.path', 'applies only to driver = "sqlite"', file);
+    const url = storage.string('url', '');
+    if (!/^postgres(ql)?:\/\//.test(url)) throw bad('storage.url', 'must be a postgres:// or postgresql:// URL', file);
+    storageConfig = { driver, url };
+  } else {
+    throw bad('storage.driver', `unknown driver ${JSON.stringify(driver)} (expected "sqlite" or "postgres")`, file);
+  }
+
+  const keys = root.sub('keys', ['provider', 'path']);
+  const provider = keys.string('provider', 'file');
+  if (provider !== 'file') throw bad('keys.provider', `unknown provider ${JSON.stringify(provider)} (expected "file")`, file);
+
+  const audit = root.sub('audit', ['path']);
+  const auditPath = audit.string('path', '');
+
+  const client = root.sub('client', ['server', 'identity']);
+  const servers = client.strings('server', [DEFAULTS.clientServer]).map((s) => checkServerUrl(s, 'client.server', file));
+  if (servers.length === 0) throw bad('client.server', 'needs at least one URL', file);
+
+  return {
+    path: file,
+    dir,
+    server: {
+      listen: parseListen(server.string('listen', DEFAULTS.listen), 'server.listen', file),
+      healthListen: health === '' ? undefined : parseListen(health, 'server.health_listen', file),
+      trustDomain,
+      allowSources: server.strings('allow_sources', []).map((s) => checkCidr(s, 'server.allow_sources', file)),
+      denySources: server.strings('deny_sources', []).map((s) => checkCidr(s, 'server.deny_sources', file)),
+      tls: {
+        cert: at(tls.string('cert', DEFAULTS.serverCert)),
+        key: at(tls.string('key', DEFAULTS.serverKey)),
+        clientCa: at(tls.string('client_ca', DEFAULTS.caCert)),
+      },
+    },
+    ca: { cert: at(ca.string('cert', DEFAULTS.caCert)), key: caKey === '' ? undefined : at(caKey) },
+    storage: storageConfig,
+    keys: { provider, path: at(keys.string('path', DEFAULTS.masterKey)) },
+    audit: { path: auditPath === '' ? undefined : at(auditPath) },
+    client: { servers, identity: at(client.string('identity', DEFAULTS.adminIdentity)) },
+  };
+}
+
+/**
+ * Reads and parses a ward.toml (or the ward.toml inside a directory).
+ * @throws WardError ERR_CONFIG (missing, too large, or invalid), ERR_IO
+ */
+export function loadConfig(path: string): WardConfig {
+  let file = path;
+  try {
+    if (statSync(file).isDirectory()) file = join(file, CONFIG_FILE);
+    const size = statSync(file).size;
+    if (size > MAX_CONFIG_BYTES) throw new WardError('ERR_CONFIG', `${file} is larger than ${MAX_CONFIG_BYTES} bytes`);
+    return parseConfig(readFileSync(file, 'utf8'), file);
+  } catch (e) {
+    if (e instanceof WardError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new WardError('ERR_CONFIG', `no configuration at ${file}`, { hint: 'create a deployment with ward init, or pass --config DIR/ward.toml' });
+    }
+    throw new WardError('ERR_IO', `cannot read ${file}: ${code ?? 'error'}`, { cause: e });
+  }
+}
+
+/**
+ * Finds the deployment an operator command runs in: `$WARD_CONFIG` if set, else the first
+ * ward.toml in `start` or one of its parents (as git finds .git). Undefined when there is none.
+ */
+export function findConfig(start = process.cwd(), env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.WARD_CONFIG) return resolve(env.WARD_CONFIG);
+  for (let dir = resolve(start); ; dir = dirname(dir)) {
+    const candidate = join(dir, CONFIG_FILE);
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // not here; look further up
+    }
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/** The commented ward.toml `ward init` writes (parses to the defaults apart from trust_domain). */
+export function renderConfig(options: { trustDomain: string; listen?: string; clientServer?: string }): string {
+  const listen = options.listen ?? DEFAULTS.listen;
+  const clientServer = options.clientServer ?? DEFAULTS.clientServer;
+  const q = (s: string) => JSON.stringify(s);
+  return `# Ward deployment configuration, written by \`ward init\`.
+# Start the server with:  npx ward server --config ${CONFIG_FILE}
+# Relative paths below are resolved against the directory holding this file.
+
+[server]
+# The API: TLS 1.3 only, a client certificate issued by this deployment's CA on every connection.
+# HOST:PORT; IPv6 as "[::1]:8443"; "0.0.0.0:8443" listens on every interface.
+listen = ${q(listen)}
+# Plain-HTTP liveness/readiness endpoints (no secrets, no client certificate). "" turns them off.
+health_listen = ${q(DEFAULTS.healthListen)}
+# The SPIFFE trust domain: identities are spiffe://<trust_domain>/app/APP/env/ENV/INSTANCE
+# and spiffe://<trust_domain>/admin/NAME. Must match the CA certificate.
+trust_domain = ${q(options.trustDomain)}
+# Server-wide client address lists (IP or CIDR). Empty allow list = every address; deny wins.
+allow_sources = []
+deny_sources = []
+
+[server.tls]
+cert = ${q(DEFAULTS.serverCert)}
+key = ${q(DEFAULTS.serverKey)}
+# Client certificates must chain to this CA.
+client_ca = ${q(DEFAULTS.caCert)}
+
+[ca]
+# The deployment CA, used to issue workload and admin certificates (ward cert issue, ward enroll).
+# key = "" keeps the CA key offline: the server then cannot issue certificates.
+cert = ${q(DEFAULTS.caCert)}
+key = ${q(DEFAULTS.caKey)}
+
+[storage]
+# driver = "sqlite": one file, WAL, crash-safe. For several server replicas use PostgreSQL:
+#   driver = "postgres"
+#   url = "postgres://ward@db.example.com/ward"   # put the password in PGPASSWORD, not here
+driver = "sqlite"
+path = ${q(DEFAULTS.sqlitePath)}
+
+[keys]
+# The master key (KEK) wrapping every data key: 32 random bytes, mode 0600. Back it up apart
+# from the database; without it the stored secrets cannot be decrypted.
+provider = "file"
+path = ${q(DEFAULTS.masterKey)}
+
+[audit]
+# Every access, granted or denied, is recorded in the store's hash-chained audit log
+# (ward audit tail, ward audit verify). Optionally also append each record as a JSON line here:
+# path = "data/audit.jsonl"
+
+[client]
+# Used by operator commands (ward secret, ward cert, ...) run inside this directory.
+# One URL or a list tried in order; --server and WARD_SERVER override it.
+server = ${q(clientServer)}
+# The identity directory (key.pem, cert.pem, ca.pem); --identity and WARD_IDENTITY override it.
+identity = ${q(DEFAULTS.adminIdentity)}
+`;
+}
