@@ -8,7 +8,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { WardError } from '../../src/errors.ts';
 import { readAllAudit, verifyAuditChain } from '../../src/store/audit-chain.ts';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/migrations.ts';
-import { openSqliteStore, SQL, SqliteStore } from '../../src/store/sqlite.ts';
+import { openSqliteStore, SQL } from '../../src/store/sqlite.ts';
+import type { SqliteStore } from '../../src/store/sqlite.ts';
 import type { Store } from '../../src/store/types.ts';
 import { auditEntry, put, storeContract } from './contract.ts';
 
