@@ -1,0 +1,177 @@
+/**
+ * The ocicrypt layer cipher AES_256_CTR_HMAC_SHA256 (ocicrypt blockcipher/blockcipher_aes_ctr.go
+ * at c3436fd), streaming.
+ *
+ *   symkey  = 32 random bytes            nonce = 16 random bytes (the whole initial CTR block)
+ *   blob    = AES-256-CTR(symkey, nonce, plaintext)          (same length as the plaintext)
+ *   hmac    = HMAC-SHA256(symkey, blob)                       (encrypt-then-MAC, over the ciphertext)
+ *   private options (wrapped for each recipient) = {"symkey":b64,"digest":"sha256:…","cipheroptions":{"nonce":b64}}
+ *   public options  (annotation …enc.pubopts)   = {"cipher":"AES_256_CTR_HMAC_SHA256","hmac":b64,"cipheroptions":{}}
+ *
+ * JSON byte strings are standard base64 with padding (Go's encoding/json for []byte). Decryption
+ * emits plaintext before the HMAC is checked at the end of the stream (as ocicrypt does), so a
+ * consumer must not publish the output until the stream has finished without error.
+ */
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Hmac, KeyObject, Cipheriv, Decipheriv } from 'node:crypto';
+import { Transform } from 'node:stream';
+import type { TransformCallback } from 'node:stream';
+import { WardError } from '../../errors.ts';
+
+export const AES_256_CTR_HMAC_SHA256 = 'AES_256_CTR_HMAC_SHA256';
+const KEY_SIZE = 32;
+const NONCE_SIZE = 16;
+const HMAC_SIZE = 32;
+
+export interface PrivateOptions {
+  symkey: Buffer;
+  /** Digest of the plaintext blob, `sha256:<hex>`. */
+  digest: string;
+  cipheroptions: Record<string, Buffer>;
+}
+
+export interface PublicOptions {
+  cipher: string;
+  hmac: Buffer;
+  cipheroptions: Record<string, Buffer>;
+}
+
+const formatError = (what: string) => new WardError('ERR_OCICRYPT_FORMAT', `invalid ocicrypt ${what}`);
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** Strict standard base64 (Go's encoding/json []byte form). */
+export function decodeBase64(s: unknown, what: string): Buffer {
+  if (typeof s !== 'string' || !B64.test(s)) throw formatError(what);
+  return Buffer.from(s, 'base64');
+}
+
+function bytesMap(v: unknown, what: string): Record<string, Buffer> {
+  if (v === null || v === undefined) return {};
+  if (!isPlainObject(v)) throw formatError(what);
+  return Object.fromEntries(Object.entries(v).map(([k, b]) => [k, decodeBase64(b, what)]));
+}
+
+function encodeMap(m: Record<string, Buffer>): Record<string, string> {
+  // Go's encoding/json writes map keys sorted.
+  return Object.fromEntries(Object.keys(m).sort().map((k) => [k, m[k]!.toString('base64')]));
+}
+
+function parseJsonObject(data: Buffer | string, what: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(typeof data === 'string' ? data : new TextDecoder('utf-8', { fatal: true }).decode(data));
+  } catch {
+    throw formatError(what);
+  }
+  if (!isPlainObject(v)) throw formatError(what);
+  return v;
+}
+
+export function serializePrivateOptions(p: PrivateOptions): Buffer {
+  return Buffer.from(JSON.stringify({ symkey: p.symkey.toString('base64'), digest: p.digest, cipheroptions: encodeMap(p.cipheroptions) }));
+}
+
+export function parsePrivateOptions(data: Buffer): PrivateOptions {
+  const o = parseJsonObject(data, 'private layer options');
+  if (typeof o.digest !== 'string') throw formatError('private layer options');
+  return { symkey: decodeBase64(o.symkey, 'private layer options'), digest: o.digest, cipheroptions: bytesMap(o.cipheroptions, 'private layer options') };
+}
+
+export function serializePublicOptions(p: PublicOptions): Buffer {
+  return Buffer.from(JSON.stringify({ cipher: p.cipher, hmac: p.hmac.toString('base64'), cipheroptions: encodeMap(p.cipheroptions) }));
+}
+
+export function parsePublicOptions(data: Buffer): PublicOptions {
+  const o = parseJsonObject(data, 'public layer options');
+  if (typeof o.cipher !== 'string') throw formatError('public layer options');
+  return { cipher: o.cipher, hmac: decodeBase64(o.hmac ?? '', 'public layer options'), cipheroptions: bytesMap(o.cipheroptions, 'public layer options') };
+}
+
+/** Encrypts a layer stream; `options()` is valid once the stream has ended. */
+export class LayerEncryptor extends Transform {
+  readonly #symkey: Buffer;
+  readonly #nonce: Buffer;
+  readonly #cipher: Cipheriv;
+  readonly #hmac: Hmac;
+  readonly #plainDigest: string;
+  #mac: Buffer | undefined;
+
+  /** @param plainDigest the digest of the plaintext blob, recorded in the private options */
+  constructor(plainDigest: string) {
+    super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
+    this.#plainDigest = plainDigest;
+    this.#symkey = randomBytes(KEY_SIZE);
+    this.#nonce = randomBytes(NONCE_SIZE);
+    const key: KeyObject = createSecretKey(this.#symkey);
+    this.#cipher = createCipheriv('aes-256-ctr', key, this.#nonce);
+    this.#hmac = createHmac('sha256', key);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const out = this.#cipher.update(chunk);
+    this.#hmac.update(out);
+    cb(null, out);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    const rest = this.#cipher.final();
+    if (rest.length) {
+      this.#hmac.update(rest);
+      this.push(rest);
+    }
+    this.#mac = this.#hmac.digest();
+    cb();
+  }
+
+  /** The private and public options of the finished layer. */
+  options(): { priv: PrivateOptions; pub: PublicOptions } {
+    if (!this.#mac) throw new TypeError('LayerEncryptor.options() called before the stream ended');
+    return {
+      priv: { symkey: this.#symkey, digest: this.#plainDigest, cipheroptions: { nonce: this.#nonce } },
+      pub: { cipher: AES_256_CTR_HMAC_SHA256, hmac: this.#mac, cipheroptions: {} },
+    };
+  }
+}
+
+/**
+ * Decrypts a layer stream and fails with ERR_OCICRYPT_HMAC_MISMATCH at the end when the
+ * ciphertext is not what was encrypted (tampered, truncated or extended).
+ */
+export class LayerDecryptor extends Transform {
+  readonly #decipher: Decipheriv;
+  readonly #hmac: Hmac;
+  readonly #expected: Buffer;
+
+  constructor(priv: PrivateOptions, pub: PublicOptions) {
+    super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
+    if (pub.cipher !== AES_256_CTR_HMAC_SHA256) {
+      throw new WardError('ERR_OCICRYPT_UNSUPPORTED', `unsupported layer cipher ${JSON.stringify(pub.cipher)}`);
+    }
+    const nonce = pub.cipheroptions.nonce ?? priv.cipheroptions.nonce;
+    if (priv.symkey.length !== KEY_SIZE || !nonce || nonce.length !== NONCE_SIZE) throw formatError('layer cipher options');
+    if (pub.hmac.length !== HMAC_SIZE) throw formatError('layer hmac');
+    const key = createSecretKey(priv.symkey);
+    this.#decipher = createDecipheriv('aes-256-ctr', key, nonce);
+    this.#hmac = createHmac('sha256', key);
+    this.#expected = pub.hmac;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.#hmac.update(chunk);
+    cb(null, this.#decipher.update(chunk));
+  }
+
+  override _flush(cb: TransformCallback): void {
+    const rest = this.#decipher.final();
+    if (!timingSafeEqual(this.#hmac.digest(), this.#expected)) {
+      cb(new WardError('ERR_OCICRYPT_HMAC_MISMATCH', 'encrypted layer failed its integrity check: tampered or truncated'));
+      return;
+    }
+    cb(null, rest.length ? rest : undefined);
+  }
+}
