@@ -100,6 +100,17 @@ const SERVER_UNTRUSTED = new Set([
 /** TLS alerts the server sends when it refuses our client certificate. */
 const CLIENT_REJECTED = /ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_REVOKED|CERTIFICATE_EXPIRED|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|ACCESS_DENIED)$/;
 
+const REJECTED_HINT = 'the certificate may be revoked, expired, or issued by another deployment; get a new one with `ward cert issue` or `ward enroll`';
+
+/**
+ * A server that refuses a client certificate under TLS 1.3 (node:tls does) closes the connection
+ * right after the handshake, which from this side looks like a reset of a brand-new connection
+ * before any answer.
+ */
+function rejectedAfterHandshake(e: unknown, server: string): WardError {
+  return new WardError('ERR_TLS_CLIENT_REJECTED', `${server} closed a new connection right after the TLS handshake without answering: it most likely refused the client certificate`, { cause: e, hint: REJECTED_HINT });
+}
+
 /** Turns a socket/TLS failure into the WardError a caller should see. */
 export function classifyNetworkError(e: unknown, server: string): WardError {
   if (e instanceof WardError) return e;
@@ -113,11 +124,16 @@ export function classifyNetworkError(e: unknown, server: string): WardError {
   if (CLIENT_REJECTED.test(code)) {
     return new WardError('ERR_TLS_CLIENT_REJECTED', `${server} refused the client certificate (${code})`, {
       cause: e,
-      hint: 'the certificate may be revoked, expired, or issued by another deployment; get a new one with `ward cert issue` or `ward enroll`',
+      hint: REJECTED_HINT,
     });
   }
-  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) {
-    return new WardError('ERR_TLS_HANDSHAKE', `TLS handshake with ${server} failed (${code})`, { cause: e, hint: 'the server must speak TLS 1.3' });
+  const message = e instanceof Error ? e.message : '';
+  const alert = /alert ([a-z ]+?)(?::|$)/i.exec(message)?.[1]?.toUpperCase().replaceAll(' ', '_');
+  if (alert && CLIENT_REJECTED.test(`ALERT_${alert}`)) {
+    return new WardError('ERR_TLS_CLIENT_REJECTED', `${server} refused the client certificate (${alert.toLowerCase()})`, { cause: e, hint: REJECTED_HINT });
+  }
+  if (code === 'EPROTO' || code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) {
+    return new WardError('ERR_TLS_HANDSHAKE', `TLS handshake with ${server} failed (${alert?.toLowerCase() ?? code})`, { cause: e, hint: 'the server must speak TLS 1.3' });
   }
   const detail = UNREACHABLE.has(code) ? code : code || (e instanceof Error ? e.message : 'connection failed');
   return new WardError('ERR_API_UNAVAILABLE', `cannot reach ${server} (${detail})`, {
@@ -249,6 +265,8 @@ export class WardHttpClient {
   private attempt(server: ServerAddress, method: string, target: string, payload: Buffer | undefined, timeoutMs: number): Promise<RawResponse> {
     return new Promise<RawResponse>((resolve, reject) => {
       let connected = false;
+      let freshHandshake = false;
+      let answered = false;
       let settled = false;
       const headers: Record<string, string | number> = { accept: 'application/json', 'user-agent': this.userAgent };
       if (payload) {
@@ -269,7 +287,10 @@ export class WardHttpClient {
         settled = true;
         clearTimeout(overall);
         clearTimeout(connectTimer);
-        reject(e instanceof AttemptError ? e : new AttemptError(classifyNetworkError(e, server.url), connected));
+        if (e instanceof AttemptError) return reject(e);
+        const reset = (e as NodeJS.ErrnoException).code === 'ECONNRESET';
+        const error = reset && freshHandshake && !answered ? rejectedAfterHandshake(e, server.url) : classifyNetworkError(e, server.url);
+        reject(new AttemptError(error, connected));
       };
       const timeoutError = (what: string) => Object.assign(new Error(`${what} timed out`), { code: 'ETIMEDOUT' });
       const overall = setTimeout(() => req.destroy(timeoutError('request')), timeoutMs);
@@ -284,15 +305,21 @@ export class WardHttpClient {
         };
         // a kept-alive socket has finished its handshake already
         if (tls.authorized) onConnect();
-        else tls.once('secureConnect', onConnect);
+        else {
+          tls.once('secureConnect', () => {
+            freshHandshake = true;
+            onConnect();
+          });
+        }
       });
       req.on('error', fail);
       req.on('response', (res: IncomingMessage) => {
+        answered = true;
         const status = res.statusCode ?? 0;
         const declared = Number(res.headers['content-length'] ?? 0);
         if (declared > this.maxResponseBytes) {
-          res.destroy();
           fail(new AttemptError(tooLarge(server.url, this.maxResponseBytes), true));
+          res.destroy();
           return;
         }
         const chunks: Buffer[] = [];
@@ -300,8 +327,8 @@ export class WardHttpClient {
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
           if (size > this.maxResponseBytes) {
-            res.destroy();
             fail(new AttemptError(tooLarge(server.url, this.maxResponseBytes), true));
+            res.destroy();
             return;
           }
           chunks.push(chunk);
