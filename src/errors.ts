@@ -123,6 +123,14 @@ export const ERROR_CODES = {
   ERR_OCICRYPT_KEY: usage,
   ERR_OCICRYPT_NO_KEY: decrypt,
   ERR_OCICRYPT_UNSUPPORTED: decrypt,
+
+  // rclone crypt folders (src/formats/rclone, ward dir)
+  ERR_RCLONE_BLOCK: decrypt,
+  ERR_RCLONE_HEADER: decrypt,
+  ERR_RCLONE_NAME: decrypt,
+  ERR_RCLONE_OBSCURED: usage,
+  ERR_RCLONE_TRUNCATED: decrypt,
+  ERR_RCLONE_WRONG_PASSWORD: decrypt,
 } as const satisfies Record<string, Kind>;
 
 export type WardErrorCode = keyof typeof ERROR_CODES;
