@@ -10,8 +10,9 @@
  *   [seq, time, identity, serial, source, operation, path, outcome, detail]
  *
  * seq and time are JSON integers, the other members JSON strings as ECMAScript `JSON.stringify`
- * writes them (escapes only `"`, `\` and U+0000..U+001F, using \b \f \n \r \t or \u00xx with
- * lowercase hex; every other character as itself), and `detail` is `null` when absent. The
+ * writes them (escapes only `"`, `\`, U+0000..U+001F and unpaired surrogates, using \b \f \n \r \t
+ * or \uxxxx with lowercase hex; every other character as itself), and `detail` is `null` when
+ * absent. The
  * encoding is injective (a JSON array of typed members), so no two different records hash alike,
  * and seq is covered, so records cannot be reordered or renumbered unnoticed.
  *
