@@ -1,6 +1,10 @@
 /** The list of commands, in the order `ward --help` shows them. */
 import type { Command } from 'commander';
+import { register as init } from './init.ts';
+import { register as keygen } from './keygen.ts';
+import { register as encrypt } from './encrypt.ts';
+import { register as decrypt } from './decrypt.ts';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [];
+export const commands: Register[] = [init, keygen, encrypt, decrypt];
