@@ -1,0 +1,163 @@
+/**
+ * `ward init`: creates a deployment directory.
+ *
+ *   DIR/                 0700
+ *     ward.toml          the configuration (src/config.ts), paths relative to DIR
+ *     master.key         0600  32 random bytes: the master key of the `file` key provider
+ *     ca/ca.crt          the deployment CA (ECDSA P-256, name-constrained to the trust domain)
+ *     ca/ca.key          0600  its private key
+ *     server/server.crt  the server certificate (serverAuth; DNS/IP names from --san)
+ *     server/server.key  0600
+ *     admin/             an identity directory (src/pki/identity-dir.ts): key.pem 0600, cert.pem,
+ *                        ca.pem; spiffe://<td>/admin/admin, used by operator commands run in DIR
+ *     data/              0700  the SQLite database goes here
+ *
+ * Everything is built in a temporary directory beside DIR and renamed into place at the end, so
+ * a failure leaves either no deployment or a whole one. An existing DIR is refused unless it is
+ * an empty directory.
+ */
+import { existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { basename, dirname, join, resolve } from 'node:path';
+import { CONFIG_FILE, DEFAULTS, renderConfig } from './config.ts';
+import { WardError } from './errors.ts';
+import { createFileKey } from './keys/file.ts';
+import { createCA, generateKeyPair, issueCertificate, writeFileAtomic, writeIdentityDir } from './pki/index.ts';
+import { checkTrustDomain } from './pki/spiffe.ts';
+
+/** Names the server certificate always carries, so operator commands in DIR reach it. */
+export const DEFAULT_SANS = ['localhost', '127.0.0.1', '::1'] as const;
+
+/** Lifetime of the certificates `ward init` issues (server and first admin): 1 year. */
+export const INIT_CERT_TTL_MS = 365 * 24 * 3_600_000;
+
+/** Name of the first admin identity (`spiffe://<td>/admin/admin`). */
+export const INIT_ADMIN_NAME = 'admin';
+
+export interface InitOptions {
+  dir: string;
+  trustDomain?: string;
+  /** Extra host names or IP addresses for the server certificate, added to {@link DEFAULT_SANS}. */
+  sans?: string[];
+}
+
+export interface InitResult {
+  /** Absolute path of the new deployment. */
+  dir: string;
+  configPath: string;
+  trustDomain: string;
+  caFingerprint: string;
+  adminSpiffeId: string;
+  dnsNames: string[];
+  ips: string[];
+}
+
+/**
+ * Splits server names into DNS names and IP addresses (an IPv6 address may be bracketed).
+ * @throws WardError ERR_USAGE for an empty name
+ */
+export function splitSans(sans: readonly string[]): { dnsNames: string[]; ips: string[] } {
+  const dnsNames = new Set<string>();
+  const ips = new Set<string>();
+  for (const raw of sans) {
+    const s = raw.trim().replace(/^\[(.*)\]$/, '$1');
+    if (s === '') throw new WardError('ERR_USAGE', 'empty --san value');
+    if (isIP(s)) ips.add(s);
+    else dnsNames.add(s.toLowerCase());
+  }
+  return { dnsNames: [...dnsNames], ips: [...ips] };
+}
+
+function ioError(what: string, e: unknown): WardError {
+  return new WardError('ERR_IO', `${what}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
+}
+
+function refuseExisting(dir: string): boolean {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw ioError(`cannot inspect ${dir}`, e);
+  }
+  const what = existsSync(join(dir, CONFIG_FILE)) ? 'a deployment' : 'something';
+  if (!st.isDirectory() || readdirSync(dir).length > 0) {
+    throw new WardError('ERR_EXISTS', `${dir} already exists and holds ${what}; ward init never overwrites`, {
+      hint: 'choose another directory, or move the old one away if you really mean to start over',
+    });
+  }
+  return true;
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Creates a new deployment. See the module comment for the layout.
+ * @throws WardError ERR_EXISTS, ERR_IO, ERR_USAGE (bad --san), ERR_PKI_INVALID_SPIFFE_ID (bad trust domain)
+ */
+export async function initDeployment(options: InitOptions): Promise<InitResult> {
+  const dir = resolve(options.dir);
+  const trustDomain = checkTrustDomain(options.trustDomain ?? DEFAULTS.trustDomain);
+  const { dnsNames, ips } = splitSans([...DEFAULT_SANS, ...(options.sans ?? [])]);
+  const replaceEmpty = refuseExisting(dir);
+
+  // Certificates first: a bad --san fails here, before anything touches the disk.
+  const ca = await createCA({ trustDomain });
+  const serverKey = generateKeyPair();
+  const server = await issueCertificate({
+    ca, role: 'server', name: 'ward-server', publicKey: serverKey.publicKeyPem, dnsNames, ips, ttl: INIT_CERT_TTL_MS,
+  });
+  const adminKey = generateKeyPair();
+  const admin = await issueCertificate({
+    ca, role: 'admin', name: INIT_ADMIN_NAME, publicKey: adminKey.publicKeyPem, ttl: INIT_CERT_TTL_MS,
+  });
+
+  const parent = dirname(dir);
+  let tmp: string;
+  try {
+    mkdirSync(parent, { recursive: true });
+    tmp = mkdtempSync(join(parent, `.${basename(dir)}.init-`));
+  } catch (e) {
+    throw ioError(`cannot create a directory in ${parent}`, e);
+  }
+  try {
+    for (const sub of ['ca', 'server', 'data']) mkdirSync(join(tmp, sub), { mode: 0o700 });
+    writeFileAtomic(join(tmp, 'ca', 'ca.crt'), ca.certPem, 0o644);
+    writeFileAtomic(join(tmp, 'ca', 'ca.key'), ca.keyPem, 0o600);
+    writeFileAtomic(join(tmp, 'server', 'server.crt'), server.certPem, 0o644);
+    writeFileAtomic(join(tmp, 'server', 'server.key'), serverKey.privateKeyPem, 0o600);
+    writeIdentityDir(join(tmp, 'admin'), { keyPem: adminKey.privateKeyPem, certPem: admin.certPem, caPem: ca.certPem });
+    createFileKey(join(tmp, DEFAULTS.masterKey));
+    writeFileAtomic(join(tmp, CONFIG_FILE), renderConfig({ trustDomain }), 0o644);
+    for (const sub of ['ca', 'server', 'admin', 'data', '.']) fsyncDir(join(tmp, sub));
+    // An empty DIR is replaced (rename(2) allows it); a non-empty one was refused above. Between
+    // that check and here another process may have created DIR: rename then fails, nothing lost.
+    if (replaceEmpty) refuseExisting(dir);
+    renameSync(tmp, dir);
+    fsyncDir(parent);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (e instanceof WardError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+      throw new WardError('ERR_EXISTS', `${dir} appeared while the deployment was being created`, { cause: e });
+    }
+    throw ioError(`cannot create the deployment in ${dir}`, e);
+  }
+  return {
+    dir,
+    configPath: join(dir, CONFIG_FILE),
+    trustDomain,
+    caFingerprint: ca.fingerprint,
+    adminSpiffeId: admin.spiffeId!,
+    dnsNames,
+    ips,
+  };
+}
