@@ -4,7 +4,8 @@ import { register as init } from './init.ts';
 import { register as keygen } from './keygen.ts';
 import { register as encrypt } from './encrypt.ts';
 import { register as decrypt } from './decrypt.ts';
+import { register as run } from './run.ts';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, keygen, encrypt, decrypt];
+export const commands: Register[] = [init, keygen, encrypt, decrypt, run];

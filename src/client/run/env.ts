@@ -23,8 +23,16 @@ export interface FetchedSecret {
 
 export interface EnvOptions {
   override: boolean;
-  /** Resolves `ward:APP/ENV/NAME` references; undefined when the secret is not readable. */
-  resolve: (ref: string) => Buffer | undefined;
+  /**
+   * Resolves `ward:APP/ENV/NAME` references (`variable` is the one being resolved, for messages);
+   * undefined when the secret is not available. May throw a more precise WardError itself.
+   */
+  resolve: (ref: string, variable: string) => Buffer | undefined;
+  /**
+   * `--allow-missing`: when given, a reference that cannot be resolved or a value that cannot be
+   * decrypted is reported here and its variable left out, instead of failing.
+   */
+  onMissing?: (variable: string, error: WardError) => void;
 }
 
 const VALID = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -66,25 +74,39 @@ export function buildEnv(base: NodeJS.ProcessEnv, secrets: FetchedSecret[], opts
     env[variable] = text(variable, s.value);
   }
 
+  const tolerate = (variable: string, e: unknown) => {
+    if (!opts.onMissing || !(e instanceof WardError)) throw e;
+    opts.onMissing(variable, e);
+    delete env[variable];
+  };
+
   for (const [variable, value] of Object.entries(env)) {
     const m = REFERENCE.exec(value);
     if (!m) continue;
-    const resolved = opts.resolve(m[1]!);
-    if (resolved === undefined) throw new WardError('ERR_RUN_MISSING', `${variable} refers to ${m[1]}, which is not available`, { hint: 'check the path and that this workload may read it' });
-    env[variable] = text(variable, resolved);
+    try {
+      const resolved = opts.resolve(m[1]!, variable);
+      if (resolved === undefined) throw new WardError('ERR_RUN_MISSING', `${variable} refers to ${m[1]}, which is not available`, { hint: 'check the path and that this workload may read it' });
+      env[variable] = text(variable, resolved);
+    } catch (e) {
+      tolerate(variable, e);
+    }
   }
 
   const encrypted = Object.keys(env).filter((k) => k.startsWith(ENCRYPTED_PREFIX) && k.length > ENCRYPTED_PREFIX.length);
   if (encrypted.length > 0) {
     const password = secrets.find((s) => s.name === STORE_PASSWORD)?.value;
-    if (!password) throw new WardError('ERR_RUN_MISSING', `${encrypted[0]} needs the secret ${STORE_PASSWORD}, which is not available`, { hint: `store it with: ward secret set APP/ENV/${STORE_PASSWORD}` });
     for (const variable of encrypted) {
       const name = variable.slice(ENCRYPTED_PREFIX.length);
-      const plain = decryptSecureStoreValue(variable, env[variable]!, password);
-      delete env[variable];
-      if (name in env && !opts.override) continue;
-      env[name] = text(name, plain);
-      plain.fill(0);
+      try {
+        if (!password) throw new WardError('ERR_RUN_MISSING', `${variable} needs the secret ${STORE_PASSWORD}, which is not available`, { hint: `store it with: ward secret set APP/ENV/${STORE_PASSWORD}` });
+        const plain = decryptSecureStoreValue(variable, env[variable]!, password);
+        delete env[variable];
+        if (name in env && !opts.override) continue;
+        env[name] = text(name, plain);
+        plain.fill(0);
+      } catch (e) {
+        tolerate(variable, e);
+      }
     }
   }
   return env;

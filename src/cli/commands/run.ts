@@ -1,0 +1,106 @@
+/**
+ * `ward run [options] -- CMD [ARG...]`: the container entrypoint (docs/run.md). Flags map onto
+ * src/client/run; the implementation is imported only when the command runs, so start-up stays
+ * small.
+ */
+import type { Command } from 'commander';
+import { parseDuration, usageError } from '../args.ts';
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export interface RunFlags {
+  server: string[];
+  identity?: string;
+  app?: string;
+  env?: string;
+  wait: string;
+  files?: string;
+  allowDisk?: boolean;
+  template: string[];
+  override?: boolean;
+  allowMissing?: boolean;
+  watch?: boolean;
+  onChange: string;
+  debounce: string;
+}
+
+export interface RunRequest {
+  servers: string[];
+  identityDir: string;
+  app: string | undefined;
+  env: string | undefined;
+  waitMs: number;
+  filesDir: string | undefined;
+  allowDisk: boolean;
+  templates: string[];
+  override: boolean;
+  allowMissing: boolean;
+  watch: boolean;
+  onChange: 'hup' | 'restart';
+  debounceMs: number;
+  command: string[];
+}
+
+/** Flags and environment to a request; pure. Flags win over WARD_* variables. */
+export function parseRun(flags: RunFlags, command: string[], env: NodeJS.ProcessEnv): RunRequest {
+  const servers = (flags.server.length > 0 ? flags.server : [env.WARD_SERVER ?? '']).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  if (servers.length === 0) throw usageError('no server given', 'pass --server https://HOST:8443 (repeatable) or set WARD_SERVER (comma-separated)');
+  const identityDir = flags.identity ?? env.WARD_IDENTITY;
+  if (!identityDir) throw usageError('no identity given', 'pass --identity DIR or set WARD_IDENTITY (a directory with key.pem, cert.pem, ca.pem)');
+  if (flags.onChange !== 'hup' && flags.onChange !== 'restart') throw usageError(`invalid --on-change ${JSON.stringify(flags.onChange)}`, 'use hup or restart');
+  if (command.length === 0) throw usageError('no command given', 'ward run [options] -- CMD [ARG...]');
+  return {
+    servers,
+    identityDir,
+    app: flags.app ?? (env.WARD_APP || undefined),
+    env: flags.env ?? (env.WARD_ENV || undefined),
+    waitMs: parseDuration(flags.wait, '--wait'),
+    filesDir: flags.files,
+    allowDisk: flags.allowDisk === true,
+    templates: flags.template,
+    override: flags.override === true,
+    allowMissing: flags.allowMissing === true,
+    watch: flags.watch === true,
+    onChange: flags.onChange,
+    debounceMs: parseDuration(flags.debounce, '--debounce'),
+    command,
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('fetch this workload\'s secrets and run CMD with them (container entrypoint)')
+    .usage('[options] -- CMD [ARG...]')
+    .argument('<cmd...>', 'the command to run, after --')
+    .option('--server <url>', 'server URL; repeat (or comma-separate) for failover (env WARD_SERVER)', collect, [])
+    .option('--identity <dir>', 'identity directory: key.pem, cert.pem, ca.pem (env WARD_IDENTITY)')
+    .option('--app <app>', 'application (env WARD_APP; default: from the certificate\'s SPIFFE ID)')
+    .option('--env <env>', 'environment (env WARD_ENV; default: from the certificate\'s SPIFFE ID)')
+    .option('--wait <duration>', 'how long to retry until a server answers; 0 waits forever', '60s')
+    .option('--files <dir>', 'directory for file secrets and templates (default: a new directory under $XDG_RUNTIME_DIR or /dev/shm)')
+    .option('--allow-disk', 'accept a --files directory that is not memory-backed')
+    .option('--template <src:dst>', 'render template SRC into the files directory as DST (repeatable)', collect, [])
+    .option('--override', 'secrets replace variables already set in the environment')
+    .option('--allow-missing', 'start even when a referenced secret is missing, denied or undecryptable (leaving it out)')
+    .option('--watch', 'stay as the app\'s parent: forward signals, deliver secret changes')
+    .option('--on-change <mode>', 'with --watch: hup (re-render files, send SIGHUP) or restart', 'hup')
+    .option('--debounce <duration>', 'with --watch: wait this long for more changes before acting', '1s')
+    .addHelpText('after', `
+Each secret of APP/ENV becomes an environment variable (names mapped as in docs/run.md); values
+ward:APP/ENV/NAME are resolved; ENCRYPTED_<NAME> variables are decrypted with APP/ENV/STORE_PASSWORD
+and exposed as <NAME>; file secrets and templates are written (mode 0400) to a memory-backed
+directory given to the app as WARD_FILES. Then Ward replaces itself with CMD (same PID), or with
+--watch supervises it.
+
+Exit codes: 2 usage, 3 decryption failed, 4 access denied, 5 no server answered within --wait,
+6 a referenced secret does not exist; otherwise the app's own code (128+N when killed by signal N).
+
+Example:
+  ward run --server https://ward-a:8443,https://ward-b:8443 --identity /run/ward -- node server.js`)
+    .action(async (command: string[], flags: RunFlags) => {
+      const request = parseRun(flags, command, process.env);
+      const [{ runWard }, ui] = await Promise.all([import('../../client/run/index.ts'), import('../ui.ts')]);
+      process.exitCode = await runWard({ ...request, baseEnv: process.env, log: ui.info, warn: ui.warn });
+    });
+}

@@ -1,0 +1,244 @@
+/**
+ * WardClient: the library applications use to read their secrets (exported from the package
+ * `ward`), and the engine under `ward run`.
+ *
+ *   const ward = WardClient.fromEnv();               // WARD_SERVER, WARD_IDENTITY
+ *   const { secrets } = await ward.getAll('shop', 'prod');
+ *   for await (const set of ward.watch('shop', 'prod')) reload(set);
+ *
+ * Transport is src/client/http.ts: mTLS with the workload identity (key.pem, cert.pem, ca.pem),
+ * the server verified against the deployment CA, failover across several servers. Values are
+ * `Buffer`s (a secret may be binary); callers zero them when done.
+ *
+ * Watching uses the long-poll `GET /v1/watch/{app}/{env}?revision=N&wait=S` (docs/api.md). A server
+ * without that route (404) is polled through the batch read's `revision` instead, so a client is
+ * never stuck on an older server.
+ */
+import { WardError } from '../errors.ts';
+import { WardHttpClient } from './http.ts';
+import { describeIdentity, loadIdentity, type Identity } from './identity.ts';
+import { retry, type RetryOptions } from './wait.ts';
+
+export type SecretKind = 'env' | 'file';
+
+export interface Secret {
+  app: string;
+  env: string;
+  name: string;
+  version: number;
+  kind: SecretKind;
+  /** True when the value is ciphertext sealed to the app (zero-knowledge mode). */
+  sealed: boolean;
+  value: Buffer;
+}
+
+export interface SecretSet {
+  app: string;
+  env: string;
+  /** Changes whenever any secret of APP/ENV changes. */
+  revision: number;
+  secrets: Secret[];
+}
+
+export interface WhoAmI {
+  spiffeId: string;
+  role: string;
+  app?: string;
+  env?: string;
+  serial: string;
+}
+
+export interface WardClientOptions {
+  /** Server URLs, tried in order with failover; a string may list several separated by commas. */
+  servers: string | string[];
+  /** An identity already loaded, or the directory holding key.pem, cert.pem and ca.pem. */
+  identity: Identity | string;
+  /** Overall time limit of one request to one server (default 30 s). */
+  timeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+export interface WatchOptions {
+  /** Start from this revision (default: the current one, so the first yield is the first change). */
+  revision?: number;
+  signal?: AbortSignal;
+  /** Long-poll length asked of the server, in seconds (≤ 60). */
+  waitSeconds?: number;
+  /** Interval of the batch-read fallback for servers without the watch route. */
+  pollMs?: number;
+  /** Told about transient failures; the watch retries them with backoff and never ends on them. */
+  log?: (message: string) => void;
+}
+
+/** Splits `https://a:8443,https://b:8443` lists. */
+export function splitServers(servers: string | readonly string[]): string[] {
+  const list = (typeof servers === 'string' ? [servers] : servers).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s.length > 0);
+  return list;
+}
+
+/** The app and env a workload certificate names in its SPIFFE ID, if it is a workload's. */
+export function workloadOf(identity: Identity): { app: string; env: string; spiffeId: string } | undefined {
+  const id = describeIdentity(identity);
+  return id.role === 'workload' && id.app && id.env ? { app: id.app, env: id.env, spiffeId: id.spiffeId } : undefined;
+}
+
+interface WireSecret {
+  name: string;
+  version: number;
+  kind: SecretKind;
+  sealed: boolean;
+  value: string;
+}
+
+function badAnswer(what: string): WardError {
+  return new WardError('ERR_API_BAD_RESPONSE', `malformed answer to ${what}`);
+}
+
+function decodeSecret(app: string, env: string, w: WireSecret, what: string): Secret {
+  if (typeof w?.name !== 'string' || typeof w.value !== 'string' || !Number.isInteger(w.version)) throw badAnswer(what);
+  return { app, env, name: w.name, version: w.version, kind: w.kind === 'file' ? 'file' : 'env', sealed: w.sealed === true, value: Buffer.from(w.value, 'base64') };
+}
+
+const seg = (s: string, what: string) => {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(s)) throw new WardError('ERR_USAGE', `invalid ${what} ${JSON.stringify(s.slice(0, 140))}`, { hint: 'names use letters, digits, ".", "_" and "-"' });
+  return encodeURIComponent(s);
+};
+
+export class WardClient {
+  readonly identity: Identity;
+  private readonly http: WardHttpClient;
+
+  /**
+   * @throws WardError ERR_USAGE (no or bad server URL), identity errors of loadIdentity
+   */
+  constructor(options: WardClientOptions) {
+    const servers = splitServers(options.servers);
+    if (servers.length === 0) throw new WardError('ERR_USAGE', 'no server given', { hint: 'pass --server URL or set WARD_SERVER=https://HOST:8443' });
+    this.identity = typeof options.identity === 'string' ? loadIdentity(options.identity) : options.identity;
+    this.http = new WardHttpClient({
+      servers,
+      identity: this.identity,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
+      userAgent: 'ward-client',
+    });
+  }
+
+  /**
+   * A client configured from `WARD_SERVER` and `WARD_IDENTITY`.
+   * @throws WardError ERR_USAGE when either is unset
+   */
+  static fromEnv(env: NodeJS.ProcessEnv = process.env): WardClient {
+    if (!env.WARD_IDENTITY) throw new WardError('ERR_USAGE', 'WARD_IDENTITY is not set', { hint: 'set it to the identity directory (key.pem, cert.pem, ca.pem)' });
+    return new WardClient({ servers: env.WARD_SERVER ?? '', identity: env.WARD_IDENTITY });
+  }
+
+  /** The server URLs in failover order. */
+  get servers(): string[] {
+    return this.http.servers.map((s) => s.url);
+  }
+
+  /**
+   * One secret.
+   * @throws WardError ERR_API_DENIED (denied or absent: the server does not tell them apart),
+   *   ERR_API_UNAVAILABLE, ERR_TLS_*
+   */
+  async get(app: string, env: string, name: string, options: { version?: number } = {}): Promise<Secret> {
+    const what = `${app}/${env}/${name}`;
+    const res = await this.http.request<WireSecret>('GET', `/v1/secrets/${seg(app, 'app')}/${seg(env, 'env')}/${seg(name, 'name')}`, { query: { version: options.version } });
+    return decodeSecret(app, env, res, what);
+  }
+
+  /**
+   * Every secret of APP/ENV this identity may read, with the env's revision.
+   * @throws WardError ERR_API_DENIED, ERR_API_UNAVAILABLE, ERR_TLS_*
+   */
+  async getAll(app: string, env: string): Promise<SecretSet> {
+    const what = `${app}/${env}`;
+    const res = await this.http.request<{ revision: number; secrets: WireSecret[] }>('GET', `/v1/env/${seg(app, 'app')}/${seg(env, 'env')}`);
+    if (!res || !Number.isInteger(res.revision) || !Array.isArray(res.secrets)) throw badAnswer(what);
+    return { app, env, revision: res.revision, secrets: res.secrets.map((s) => decodeSecret(app, env, s, what)) };
+  }
+
+  /** Who the server says this identity is. */
+  whoami(): Promise<WhoAmI> {
+    return this.http.request<WhoAmI>('GET', '/v1/whoami');
+  }
+
+  /**
+   * Waits until APP/ENV's revision differs from `revision` or `waitSeconds` pass; returns the
+   * revision then (equal to `revision` on timeout).
+   * @throws WardError ERR_API_NOT_FOUND when the server has no watch route
+   */
+  async waitForChange(app: string, env: string, revision: number, waitSeconds = 55): Promise<number> {
+    const wait = Math.max(0, Math.min(60, Math.floor(waitSeconds)));
+    const res = await this.http.request<{ revision: number }>('GET', `/v1/watch/${seg(app, 'app')}/${seg(env, 'env')}`, {
+      query: { revision, wait },
+      timeoutMs: (wait + 15) * 1000,
+    });
+    if (!res || !Number.isInteger(res.revision)) throw badAnswer(`watch ${app}/${env}`);
+    return res.revision;
+  }
+
+  /**
+   * Yields APP/ENV's secrets each time they change, until `signal` aborts. Transient failures
+   * (server down, failing over) are retried with backoff without ending the iteration; a denied
+   * read ends it with the error.
+   */
+  async *watch(app: string, env: string, options: WatchOptions = {}): AsyncGenerator<SecretSet> {
+    try {
+      yield* this.watchLoop(app, env, options);
+    } catch (e) {
+      // aborting (or closing the client under a pending long-poll) ends the iteration quietly
+      if (!options.signal?.aborted) throw e;
+    }
+  }
+
+  private async *watchLoop(app: string, env: string, options: WatchOptions): AsyncGenerator<SecretSet> {
+    const { signal } = options;
+    const patient: RetryOptions = { waitMs: 0, maxMs: 10_000, ...(signal ? { signal } : {}), ...(options.log ? { log: options.log } : {}) };
+    let revision = options.revision ?? (await retry(() => this.getAll(app, env), patient)).revision;
+    let longPoll = true;
+    while (!signal?.aborted) {
+      let next: number;
+      if (longPoll) {
+        try {
+          next = await retry(() => this.waitForChange(app, env, revision, options.waitSeconds), patient);
+        } catch (e) {
+          if (!(e instanceof WardError && (e.code === 'ERR_API_NOT_FOUND' || e.code === 'ERR_API_BAD_REQUEST'))) throw e;
+          options.log?.('the server has no watch route; polling instead');
+          longPoll = false;
+          continue;
+        }
+        if (next === revision) continue;
+        const set = await retry(() => this.getAll(app, env), patient);
+        revision = set.revision;
+        yield set;
+      } else {
+        await delay(options.pollMs ?? 5_000, signal);
+        if (signal?.aborted) break;
+        const set = await retry(() => this.getAll(app, env), patient);
+        if (set.revision === revision) continue;
+        revision = set.revision;
+        yield set;
+      }
+    }
+  }
+
+  /** Closes idle connections. */
+  close(): void {
+    this.http.close();
+  }
+}
+
+function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
