@@ -1,0 +1,296 @@
+/**
+ * The Ward API server as a fastify instance. {@link buildServer} assembles it and never listens
+ * (src/server/main.ts does); tests build it, listen on port 0 and talk to it over real mTLS.
+ *
+ * Layout: the identity hook (identity.ts) covers every request; the error handler maps every
+ * failure to `{"error": {code, message}}` with the status from src/errors.ts and audits it; the
+ * protected context holds the authorization hook and the route plugins of routes/.
+ */
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import type { CertificateAuthority } from '../pki/ca.ts';
+import type { KeyWrapper } from '../crypto/envelope.ts';
+import { WardError, isWardError, type WardErrorCode } from '../errors.ts';
+import type { AuditInput, Store } from '../store/types.ts';
+import { createAuditor, type Auditor } from './audit.ts';
+import { buildAuthorizer, checkPolicy, type Authorizer, type Operation, type Policy, type Principal } from './authz.ts';
+import { createEnvCache, type EnvCache } from './env-cache.ts';
+import { identityPlugin, sourceAddress } from './identity.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { errorBody } from './schemas.ts';
+import { createVault, type Vault } from './vault.ts';
+import { secretRoutes } from './routes/secrets.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { metaRoutes } from './routes/meta.ts';
+import { buildOpenApi, collectRoute, type RouteSchema } from './openapi.ts';
+import { readFileSync } from 'node:fs';
+
+export interface ServerOptions {
+  store: Store;
+  keys: KeyWrapper;
+  /** PEM: the server's certificate and key, and the deployment CA that client certificates chain to. */
+  tls: { cert: string; key: string; ca: string };
+  trustDomain: string;
+  /** The CA with its key, to issue certificates over the API; null: `POST /v1/certs` answers 503. */
+  ca?: CertificateAuthority | null;
+  /** Server-wide source lists (CIDR), ward.toml [server] allow_sources / deny_sources. */
+  sources?: { allow?: string[]; deny?: string[] };
+  /** How long a decrypted APP/ENV batch may be served from memory (env-cache.ts); 0: never. Default 2000. */
+  envCacheTtlMs?: number;
+  /** pino level; 'warn' by default so that no per-request line is logged on the hot path. */
+  logLevel?: string;
+  /** Milliseconds a keep-alive connection may stay idle. Default 65 s. */
+  keepAliveTimeoutMs?: number;
+  now?: () => number;
+}
+
+/** Everything the route plugins need; decorated on the instance as `ward`. */
+export interface ServerContext {
+  store: Store;
+  vault: Vault;
+  auditor: Auditor;
+  envCache: EnvCache;
+  metrics: Metrics;
+  revoked: Set<string>;
+  ca: CertificateAuthority | null;
+  trustDomain: string;
+  now: () => number;
+  authz(): Authorizer;
+  /** Rebuilds the authorizer from the store's policies. @throws WardError ERR_CONFIG on a bad stored policy */
+  reloadPolicies(): Promise<void>;
+  /** Writes the audit record of this request (once) and waits until it is durable. */
+  audit(req: FastifyRequest, outcome: string, detail?: string): Promise<void>;
+  principal(req: FastifyRequest): Principal;
+  /** A denial and a not-found must look alike to callers that may not list the path. */
+  notFoundOrDenied(req: FastifyRequest, path: string, what: string): WardError;
+}
+
+/** What a route declares about itself in `config`. */
+export interface RouteAudit {
+  /** Audit operation, e.g. 'secret.read'. */
+  action: string;
+  /** Authorization operation checked before the handler; null: any authenticated caller. */
+  op: Operation | null;
+  /** The resource path to authorize and audit, from the validated request. */
+  resource: (req: FastifyRequest) => string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    ward?: RouteAudit;
+  }
+  interface FastifyInstance {
+    ward: ServerContext;
+  }
+  interface FastifyRequest {
+    /** Set once this request's audit record has been written (or attempted). */
+    audited: boolean;
+  }
+}
+
+/** The one message for "you may not" and "it is not there" (to callers who may not list it). */
+export const DENIED_MESSAGE = 'not authorized';
+
+const OUTCOMES: Partial<Record<WardErrorCode, string>> = {
+  ERR_API_DENIED: 'denied',
+  ERR_API_UNAUTHENTICATED: 'unauthenticated',
+  ERR_API_NOT_FOUND: 'not-found',
+  ERR_API_CONFLICT: 'conflict',
+  ERR_API_TOO_LARGE: 'bad-request',
+  ERR_API_BAD_REQUEST: 'bad-request',
+};
+
+function parsePolicies(records: { name: string; document: string }[]): Policy[] {
+  return records.map((r) => {
+    try {
+      return checkPolicy(r.name, JSON.parse(r.document));
+    } catch (e) {
+      throw new WardError('ERR_CONFIG', `stored policy ${r.name} is invalid`, { cause: e, hint: 'fix it with ward policy set' });
+    }
+  });
+}
+
+/** TLS settings: TLS 1.3 only, client certificate required; post-quantum hybrid first when available. */
+export function tlsOptions(tls: ServerOptions['tls']): SecureContextOptions & { requestCert: true; rejectUnauthorized: true } {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    ca: tls.ca,
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    requestCert: true,
+    rejectUnauthorized: true,
+    ecdhCurve: supportedCurves(),
+  };
+}
+
+let curves: string | undefined;
+/** 'X25519MLKEM768:X25519:P-256' when this runtime's OpenSSL has ML-KEM, else 'X25519:P-256'. */
+export function supportedCurves(): string {
+  if (curves === undefined) {
+    curves = 'X25519:P-256';
+    try {
+      createSecureContext({ ecdhCurve: 'X25519MLKEM768:X25519:P-256' });
+      curves = 'X25519MLKEM768:X25519:P-256';
+    } catch {
+      // OpenSSL before 3.5: classical groups only
+    }
+  }
+  return curves;
+}
+
+/** Builds the server (routes, hooks, TLS). Call `listen` on it, or use startServer (main.ts). */
+export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const now = opts.now ?? Date.now;
+  const app = Fastify({
+    https: tlsOptions(opts.tls),
+    logger: { level: opts.logLevel ?? 'warn' },
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 64 * 1024,
+    keepAliveTimeout: opts.keepAliveTimeoutMs ?? 65_000,
+    requestTimeout: 60_000,
+    connectionTimeout: 10_000,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+  });
+  app.addSchema(errorBody);
+
+  const vault = createVault(opts.keys);
+  const auditor = createAuditor(opts.store, { onError: (e) => app.log.error({ err: e }, 'audit append failed') });
+  const envCache = createEnvCache({ ttlMs: opts.envCacheTtlMs ?? 2000, now });
+  const metrics = createMetrics({ auditQueueDepth: auditor.depth, dataKeyCache: vault.cacheSize, envCache: envCache.size });
+  const revoked = await opts.store.revokedSerials();
+  let authorizer = buildAuthorizer(parsePolicies(await opts.store.listPolicies()), opts.sources);
+
+  const ctx: ServerContext = {
+    store: opts.store,
+    vault,
+    auditor,
+    envCache,
+    metrics,
+    revoked,
+    ca: opts.ca ?? null,
+    trustDomain: opts.trustDomain,
+    now,
+    authz: () => authorizer,
+    async reloadPolicies() {
+      authorizer = buildAuthorizer(parsePolicies(await opts.store.listPolicies()), opts.sources);
+    },
+    async audit(req, outcome, detail) {
+      if (req.audited) return;
+      req.audited = true;
+      await auditor.record(auditEntry(req, now(), outcome, detail));
+    },
+    principal(req) {
+      const c = req.caller;
+      if (!c) throw new WardError('ERR_API_UNAUTHENTICATED', 'a verified client certificate is required');
+      return { spiffeId: c.spiffeId, role: c.role, app: c.app, env: c.env };
+    },
+    notFoundOrDenied(req, path, what) {
+      const d = authorizer.decide(ctx.principal(req), 'list', path, sourceAddress(req));
+      return d.decision === 'allow' ? new WardError('ERR_API_NOT_FOUND', `no such ${what}`) : new WardError('ERR_API_DENIED', DENIED_MESSAGE);
+    },
+  };
+  app.decorate('ward', ctx);
+  app.decorateRequest('audited', false);
+
+  identityPlugin(app, { trustDomain: opts.trustDomain, revoked, now });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.observe(route, req.method, reply.statusCode < 400 ? 'ok' : String(reply.statusCode), reply.elapsedTime / 1000);
+  });
+
+  app.setNotFoundHandler(async () => {
+    throw new WardError('ERR_API_NOT_FOUND', 'no such route');
+  });
+  app.setErrorHandler(async (error, req, reply) => {
+    const { code, message } = classify(error);
+    if (code === 'ERR_INTERNAL') req.log.error({ err: error }, 'internal error');
+    const status = new WardError(code, message).status;
+    try {
+      await ctx.audit(req, OUTCOMES[code] ?? (status >= 500 ? 'error' : 'bad-request'), code);
+    } catch {
+      // The request already failed; the append failure is logged by the auditor.
+    }
+    return reply.code(status).type('application/json').send({ error: { code, message } });
+  });
+
+  const routes: RouteSchema[] = [];
+  app.addHook('onRoute', (route) => collectRoute(routes, route));
+  let openapi: string | undefined;
+  const openapiText = () => (openapi ??= `${JSON.stringify(buildOpenApi(routes, packageVersion()), null, 2)}\n`);
+
+  await app.register(async (protectedApi) => {
+    protectedApi.addHook('preHandler', async (req) => {
+      const route = req.routeOptions.config.ward;
+      if (!route || route.op === null) return;
+      const d = authorizer.decide(ctx.principal(req), route.op, route.resource(req), sourceAddress(req));
+      if (d.decision === 'deny') throw new WardError('ERR_API_DENIED', DENIED_MESSAGE, { cause: d });
+    });
+    await protectedApi.register(secretRoutes, { prefix: '/v1' });
+    await protectedApi.register(adminRoutes, { prefix: '/v1' });
+    await protectedApi.register(metaRoutes, { prefix: '/v1', openapi: openapiText });
+  });
+
+  app.addHook('onClose', async () => {
+    await auditor.close();
+    vault.close();
+    envCache.clear();
+  });
+  return app;
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+function auditEntry(req: FastifyRequest, time: number, outcome: string, detail: string | undefined): AuditInput {
+  const route = req.routeOptions.config?.ward;
+  let path: string;
+  try {
+    path = route ? route.resource(req) : rawPath(req);
+  } catch {
+    path = rawPath(req);
+  }
+  const entry: AuditInput = {
+    time,
+    identity: req.caller?.spiffeId ?? '-',
+    serial: req.caller?.serial ?? '-',
+    source: sourceAddress(req),
+    operation: route?.action ?? `http.${req.method.toLowerCase()}`,
+    path,
+    outcome,
+  };
+  if (detail !== undefined) entry.detail = detail;
+  return entry;
+}
+
+/** The request path for the audit log when no route matched: without the query, bounded, printable. */
+function rawPath(req: FastifyRequest): string {
+  const url = req.url.split('?')[0] ?? '';
+  return url.slice(0, 256).replace(/[^\x21-\x7e]/g, '?');
+}
+
+/** Maps any error to a stable code and a message that is safe to send. */
+function classify(error: unknown): { code: WardErrorCode; message: string } {
+  if (isWardError(error)) {
+    // Codes meant for the API go out as they are; crypto failures of stored rows are integrity errors.
+    return { code: error.code, message: error.message };
+  }
+  const e = error as { code?: string; statusCode?: number; validation?: { instancePath?: string; message?: string }[]; validationContext?: string };
+  if (e.validation) {
+    const first = e.validation[0];
+    const where = `${e.validationContext ?? 'request'}${first?.instancePath ?? ''}`;
+    return { code: 'ERR_API_BAD_REQUEST', message: `invalid ${where}: ${first?.message ?? 'does not match the schema'}` };
+  }
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || e.statusCode === 413) return { code: 'ERR_API_TOO_LARGE', message: 'request body too large' };
+  if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.statusCode === 415) return { code: 'ERR_API_BAD_REQUEST', message: 'content-type must be application/json' };
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return { code: 'ERR_API_BAD_REQUEST', message: e.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'malformed JSON body' : 'malformed request' };
+  }
+  return { code: 'ERR_INTERNAL', message: 'internal error' };
+}
+
+export type { FastifyInstance, FastifyReply };

@@ -1,0 +1,111 @@
+/**
+ * The verified caller of each request. node:tls has already checked the client certificate's
+ * chain to the deployment CA and its validity period during the handshake (requestCert,
+ * rejectUnauthorized); here the certificate becomes a Ward identity — once per TLS connection,
+ * cached in a WeakMap on the socket, since parsing a certificate per request would cost more than
+ * the request itself.
+ *
+ * Refused, with ERR_API_UNAUTHENTICATED (401) and the connection closed: no certificate, a
+ * certificate that is not a Ward client certificate (a server certificate, an unknown role or
+ * SPIFFE ID shape, another trust domain), a revoked serial, a certificate that expired while its
+ * connection stayed open. A revoked certificate is also refused right after the handshake (the
+ * socket is destroyed before any request is read), so revocation takes effect without a restart.
+ */
+import type { TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { WardError } from '../errors.ts';
+import { identityFromCertificate } from '../pki/identity.ts';
+import { normaliseAddress } from './authz.ts';
+
+export interface CallerIdentity {
+  spiffeId: string;
+  role: 'admin' | 'workload';
+  /** Workload's APP and ENV; empty for admins. */
+  app: string;
+  env: string;
+  /** Lowercase hex serial of the client certificate. */
+  serial: string;
+  notAfter: number;
+}
+
+type Verdict = CallerIdentity | WardError;
+
+/** Per-connection cache: a TLS socket carries one client certificate for its whole life. */
+const identities = new WeakMap<Socket, Verdict>();
+
+export interface IdentityOptions {
+  trustDomain: string;
+  /** Serials of revoked certificates, kept current by the revoke route. */
+  revoked: ReadonlySet<string>;
+  now?: () => number;
+}
+
+function unauthenticated(message: string, cause?: unknown): WardError {
+  return new WardError('ERR_API_UNAUTHENTICATED', message, cause === undefined ? {} : { cause });
+}
+
+/** Reads and caches the identity of a TLS connection. */
+export function connectionIdentity(socket: Socket, trustDomain: string): Verdict {
+  const cached = identities.get(socket);
+  if (cached) return cached;
+  let verdict: Verdict;
+  const tls = socket as TLSSocket;
+  if (typeof tls.getPeerCertificate !== 'function' || !tls.authorized) {
+    verdict = unauthenticated('a verified client certificate is required');
+  } else {
+    try {
+      const id = identityFromCertificate(tls.getPeerCertificate(), { trustDomain });
+      verdict = {
+        spiffeId: id.spiffeId,
+        role: id.role,
+        app: id.app ?? '',
+        env: id.env ?? '',
+        serial: id.serial,
+        notAfter: id.notAfter.getTime(),
+      };
+    } catch (e) {
+      verdict = unauthenticated(e instanceof WardError ? e.message : 'client certificate is not a Ward identity', e);
+    }
+  }
+  identities.set(socket, verdict);
+  return verdict;
+}
+
+/** The source address of a request's connection, IPv4-mapped IPv6 normalised. */
+export function sourceAddress(req: FastifyRequest): string {
+  return normaliseAddress(req.socket.remoteAddress ?? '-');
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The verified caller; null until the identity hook ran, or when it refused the request. */
+    caller: CallerIdentity | null;
+  }
+}
+
+/**
+ * Registers the identity hook on `app` (not encapsulated, so it covers every route, including the
+ * 404 handler) and the post-handshake revocation check on its TLS server.
+ */
+export function identityPlugin(app: FastifyInstance, options: IdentityOptions): void {
+  const now = options.now ?? Date.now;
+  app.decorateRequest('caller', null);
+  app.server.on('secureConnection', (socket: TLSSocket) => {
+    const verdict = connectionIdentity(socket, options.trustDomain);
+    if (!(verdict instanceof WardError) && options.revoked.has(verdict.serial)) socket.destroy();
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    const verdict = connectionIdentity(req.socket, options.trustDomain);
+    let refusal: WardError | null = null;
+    if (verdict instanceof WardError) refusal = verdict;
+    else if (options.revoked.has(verdict.serial)) refusal = unauthenticated('client certificate has been revoked');
+    else if (verdict.notAfter < now()) refusal = unauthenticated('client certificate has expired');
+    if (refusal) {
+      // Nothing more is accepted on this connection.
+      reply.header('connection', 'close');
+      throw refusal;
+    }
+    req.caller = verdict as CallerIdentity;
+  });
+}
