@@ -12,9 +12,8 @@
  * seq and time are JSON integers, the other members JSON strings as ECMAScript `JSON.stringify`
  * writes them (escapes only `"`, `\`, U+0000..U+001F and unpaired surrogates, using \b \f \n \r \t
  * or \uxxxx with lowercase hex; every other character as itself), and `detail` is `null` when
- * absent. The
- * encoding is injective (a JSON array of typed members), so no two different records hash alike,
- * and seq is covered, so records cannot be reordered or renumbered unnoticed.
+ * absent. The encoding is injective (a JSON array of typed members), so no two different records
+ * hash alike, and seq is covered, so records cannot be reordered or renumbered unnoticed.
  *
  * What the chain proves: an edited, inserted, removed or reordered record breaks every link after
  * it. What it cannot prove on its own: that records were not cut off the end (a truncated log is a

@@ -122,9 +122,26 @@ function versionMeta(r: Row): SecretVersionMeta {
   };
 }
 
-function version(r: Row): SecretVersion {
-  const meta = versionMeta(r);
-  return { ...meta, ciphertext: buf(r.ciphertext), wrappedKey: buf(r.wrapped_key) };
+/**
+ * A row of {@link VERSION_ROW} columns, read as an array: the batch read's hot path, where arrays
+ * and the two known columns left out halve node:sqlite's per-row cost against objects.
+ */
+function version(app: string, env: string, r: unknown[]): SecretVersion {
+  return {
+    app,
+    env,
+    name: str(r[0]),
+    version: num(r[1]),
+    ciphertext: buf(r[2]),
+    wrappedKey: buf(r[3]),
+    keyId: str(r[4]),
+    format: num(r[5]),
+    kind: kindOf(r[6]),
+    sealed: r[7] === 1,
+    createdBy: str(r[8]),
+    createdAt: num(r[9]),
+    destroyedAt: numOrNull(r[10]),
+  };
 }
 
 function secretMeta(r: Row): SecretMeta {
@@ -200,6 +217,7 @@ function assertSealed(s: SealedFields): void {
 }
 
 const VERSION_COLUMNS = 'app, env, name, version, key_id, format, kind, sealed, created_by, created_at, destroyed_at';
+const VERSION_ROW = 'v.name, v.version, v.ciphertext, v.wrapped_key, v.key_id, v.format, v.kind, v.sealed, v.created_by, v.created_at, v.destroyed_at';
 
 /** Every statement the store runs (exported for the query-plan test). */
 export const SQL = {
@@ -214,14 +232,14 @@ export const SQL = {
   bumpRevision: `INSERT INTO env_revisions (app, env, revision) VALUES (?, ?, 1)
     ON CONFLICT (app, env) DO UPDATE SET revision = revision + 1`,
   envRevision: 'SELECT revision FROM env_revisions WHERE app = ? AND env = ?',
-  getLatest: `SELECT v.* FROM secrets s JOIN secret_versions v
+  getLatest: `SELECT ${VERSION_ROW} FROM secrets s JOIN secret_versions v
     ON v.app = s.app AND v.env = s.env AND v.name = s.name AND v.version = s.current_version
     WHERE s.app = ? AND s.env = ? AND s.name = ? AND s.deleted_at IS NULL`,
-  getVersion: `SELECT v.* FROM secrets s JOIN secret_versions v
+  getVersion: `SELECT ${VERSION_ROW} FROM secrets s JOIN secret_versions v
     ON v.app = s.app AND v.env = s.env AND v.name = s.name
     WHERE s.app = ? AND s.env = ? AND s.name = ? AND s.deleted_at IS NULL AND v.version = ?`,
   // The batch read: one range scan of the secrets primary key joined on the versions primary key.
-  getEnv: `SELECT v.* FROM secrets s JOIN secret_versions v
+  getEnv: `SELECT ${VERSION_ROW} FROM secrets s JOIN secret_versions v
     ON v.app = s.app AND v.env = s.env AND v.name = s.name AND v.version = s.current_version
     WHERE s.app = ? AND s.env = ? AND s.deleted_at IS NULL AND v.destroyed_at IS NULL
     ORDER BY s.name`,
@@ -277,13 +295,20 @@ export class SqliteStore implements Store {
     this.#now = now;
   }
 
-  #q(sql: string): StatementSync {
+  /** The statement for `sql`, prepared once. With `arrays`, rows come back as arrays (hot reads). */
+  #q(sql: string, arrays = false): StatementSync {
     let s = this.#stmts.get(sql);
     if (s === undefined) {
       s = this.#db.prepare(sql);
+      if (arrays) s.setReturnArrays(true);
       this.#stmts.set(sql, s);
     }
     return s;
+  }
+
+  #versions(sql: string, app: string, env: string, ...params: (string | number)[]): SecretVersion[] {
+    const rows = this.#q(sql, true).all(app, env, ...params) as unknown as unknown[][];
+    return rows.map((r) => version(app, env, r));
   }
 
   #assertOpen(): void {
@@ -424,17 +449,18 @@ export class SqliteStore implements Store {
   getSecret(ref: SecretRef, v?: number): Promise<SecretVersion | null> {
     assertSegments(ref.app, ref.env, ref.name);
     return this.#read(() => {
-      const row = v === undefined
-        ? this.#q(SQL.getLatest).get(ref.app, ref.env, ref.name)
-        : Number.isSafeInteger(v) ? this.#q(SQL.getVersion).get(ref.app, ref.env, ref.name, v) : undefined;
-      return row === undefined ? null : version(row);
+      const { app, env, name } = ref;
+      const rows = v === undefined
+        ? this.#versions(SQL.getLatest, app, env, name)
+        : Number.isSafeInteger(v) ? this.#versions(SQL.getVersion, app, env, name, v) : [];
+      return rows[0] ?? null;
     });
   }
 
   /** Live secrets only: soft-deleted secrets and secrets whose latest version was destroyed are left out. */
   getEnv(app: string, env: string): Promise<SecretVersion[]> {
     assertSegments(app, env);
-    return this.#read(() => this.#q(SQL.getEnv).all(app, env).map(version));
+    return this.#read(() => this.#versions(SQL.getEnv, app, env));
   }
 
   listSecrets(query: ListSecretsQuery): Promise<Page<SecretMeta>> {
