@@ -14,6 +14,7 @@
  */
 import type { webcrypto } from 'node:crypto';
 import { WardError } from '../errors.ts';
+import { isSingleDerSequence } from './der.ts';
 import { parsePrivateKey, parsePublicKey, SIGNING_ALGORITHM, toSigningKey, toVerifyKey } from './keys.ts';
 import { decodeOnePem, MAX_CSR_BYTES } from './pem.ts';
 import { parseSpiffeId } from './spiffe.ts';
@@ -44,8 +45,8 @@ export async function verifyCsr(csrPem: string | Buffer, expected: { spiffeId: s
   let csr: InstanceType<typeof x.Pkcs10CertificateRequest>;
   let extensions: InstanceType<typeof x.Extension>[];
   try {
+    if (!isSingleDerSequence(der)) throw new Error('not one DER sequence');
     csr = new x.Pkcs10CertificateRequest(der, UNTRUSTED_PARSE);
-    if (!Buffer.from(csr.rawData).equals(der)) throw new Error('trailing data');
     extensions = csr.extensions;
   } catch (e) {
     throw refuse('malformed certificate request', e);

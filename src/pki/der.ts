@@ -1,6 +1,6 @@
 /**
- * The one extension @peculiar/x509 has no class for: X.509 NameConstraints (RFC 5280 §4.2.1.10),
- * encoded by hand. Ward's CA permits only URI names in its own trust domain, as the SPIFFE
+ * Hand-written DER. First, the one extension @peculiar/x509 has no class for: X.509
+ * NameConstraints (RFC 5280 §4.2.1.10). Ward's CA permits only URI names in its own trust domain, as the SPIFFE
  * X509-SVID standard recommends for signing certificates (§4.2); DNS and IP names stay
  * unconstrained so the server certificate can carry any host the operator chooses.
  *
@@ -27,4 +27,20 @@ export function uriNameConstraints(host: string): Buffer {
   const base = tlv(0x86, Buffer.from(host, 'ascii'));
   const subtree = tlv(0x30, base);
   return tlv(0x30, tlv(0xa0, subtree));
+}
+
+/**
+ * True when `der` is exactly one DER SEQUENCE (tag 0x30, definite minimal length) with no
+ * trailing bytes; parsers further down ignore what follows the first element.
+ */
+export function isSingleDerSequence(der: Uint8Array): boolean {
+  if (der.length < 2 || der[0] !== 0x30) return false;
+  const first = der[1]!;
+  if (first < 0x80) return 2 + first === der.length;
+  const n = first & 0x7f;
+  if (n === 0 || n > 4 || der.length < 2 + n || der[2] === 0) return false;
+  let len = 0;
+  for (let i = 0; i < n; i++) len = len * 256 + der[2 + i]!;
+  if (len < 0x80) return false;
+  return 2 + n + len === der.length;
 }

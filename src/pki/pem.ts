@@ -8,6 +8,7 @@
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { WardError, type WardErrorCode } from '../errors.ts';
+import { isSingleDerSequence } from './der.ts';
 
 /** Upper bound on one PEM certificate or CSR Ward accepts from outside (64 KiB). */
 export const MAX_PEM_BYTES = 64 * 1024;
@@ -75,6 +76,7 @@ export function parseCertificate(cert: string | Buffer | X509Certificate): X509C
     if (cert.length > MAX_PEM_BYTES) throw new WardError('ERR_PKI_TOO_LARGE', `certificate of ${cert.length} bytes exceeds the ${MAX_PEM_BYTES}-byte limit`);
     der = cert;
   }
+  if (!isSingleDerSequence(der)) throw new WardError('ERR_PKI_INVALID_CERT', 'malformed certificate');
   try {
     return new X509Certificate(der);
   } catch (e) {
