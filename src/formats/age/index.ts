@@ -13,11 +13,10 @@ export {
   ScryptRecipient,
   X25519Identity,
   X25519Recipient,
-  parseIdentitiesFile,
-  parseRecipient,
-  parseRecipientsFile,
   type Identity,
   type PassphraseSource,
   type Recipient,
 } from './recipients.ts';
+export { HybridIdentity, HybridRecipient } from './hybrid.ts';
+export { parseIdentitiesFile, parseIdentity, parseRecipient, parseRecipientsFile } from './keys.ts';
 export { CHUNK_SIZE, StreamDecryptor, StreamEncryptor, encryptedSize, plaintextSize, type Transformer } from './stream.ts';
