@@ -22,6 +22,7 @@ import { createVault, type Vault } from './vault.ts';
 import { secretRoutes } from './routes/secrets.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { metaRoutes } from './routes/meta.ts';
+import { watchRoutes } from './routes/watch.ts';
 import { buildOpenApi, collectRoute, type RouteSchema } from './openapi.ts';
 import { readFileSync } from 'node:fs';
 
@@ -232,6 +233,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     await protectedApi.register(secretRoutes, { prefix: '/v1' });
     await protectedApi.register(adminRoutes, { prefix: '/v1' });
     await protectedApi.register(metaRoutes, { prefix: '/v1', openapi: openapiText });
+    await protectedApi.register(watchRoutes, { prefix: '/v1' });
   });
 
   app.addHook('onClose', async () => {

@@ -1,11 +1,13 @@
 /** The list of commands, in the order `ward --help` shows them. */
 import type { Command } from 'commander';
 import { register as init } from './init.ts';
+import { register as server } from './server.ts';
 import { register as keygen } from './keygen.ts';
 import { register as encrypt } from './encrypt.ts';
 import { register as decrypt } from './decrypt.ts';
 import { register as run } from './run.ts';
+import { register as dir } from './dir.ts';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, keygen, encrypt, decrypt, run];
+export const commands: Register[] = [init, server, keygen, encrypt, decrypt, run, dir];

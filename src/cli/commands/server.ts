@@ -1,0 +1,42 @@
+/** `ward server [--config DIR/ward.toml] [--listen ADDR] [--health-listen ADDR]`: runs the wallet server. */
+import type { Command } from 'commander';
+
+export function register(program: Command): void {
+  program
+    .command('server')
+    .description('run the wallet server (mTLS API; plain-HTTP health listener on loopback)')
+    .option('--config <file>', 'ward.toml of the deployment (default: $WARD_CONFIG, or ward.toml in this directory or a parent)')
+    .option('--listen <addr>', 'API address HOST:PORT, [V6]:PORT or PORT (default: $WARD_LISTEN, else [server] listen)')
+    .option('--health-listen <addr>', 'health/metrics address, "" to turn it off (default: $WARD_HEALTH_LISTEN, else [server] health_listen)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug (default warn: no per-request lines)')
+    .addHelpText('after', `
+Serves docs/api.md over TLS 1.3 with client certificates required. Every request is audited; a
+read is answered only after its audit record is on disk. SIGTERM or SIGINT drains: new
+connections are refused, requests in flight finish, then the store is closed.
+
+Health listener: GET /healthz, /readyz, /metrics (Prometheus).
+
+Example:
+  ward server --config /srv/ward/ward.toml --listen 0.0.0.0:8443`)
+    .action(async (opts: { config?: string; listen?: string; healthListen?: string; logLevel?: string }) => {
+      const [{ findConfig, loadConfig }, { startServer, drainOnSignals }, ui, { WardError }] = await Promise.all([
+        import('../../config.ts'), import('../../server/main.ts'), import('../ui.ts'), import('../../errors.ts'),
+      ]);
+      const path = opts.config ?? findConfig();
+      if (path === undefined) {
+        throw new WardError('ERR_CONFIG', 'no ward.toml found', { hint: 'pass --config DIR/ward.toml, set WARD_CONFIG, or run ward init first' });
+      }
+      const config = loadConfig(path);
+      const server = await startServer(config, {
+        ...(opts.listen === undefined ? {} : { listen: opts.listen }),
+        ...(opts.healthListen === undefined ? {} : { healthListen: opts.healthListen }),
+        ...(opts.logLevel === undefined ? {} : { logLevel: opts.logLevel }),
+      });
+      const at = (a: { host: string; port: number }) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
+      ui.info(`listening on https://${at(server.address)} (trust domain ${config.server.trustDomain})`);
+      if (server.healthAddress) ui.info(`health on http://${at(server.healthAddress)}`);
+      drainOnSignals(server, (m) => ui.info(m));
+      // Keep running until a signal drains the server.
+      await new Promise<never>(() => undefined);
+    });
+}

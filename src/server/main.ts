@@ -1,0 +1,215 @@
+/**
+ * Running the server: opens the store and the master key named by ward.toml, loads the TLS
+ * material, builds the app (app.ts) and listens — the only place that does. Also the health
+ * listener and the graceful drain on SIGTERM/SIGINT: stop accepting, let in-flight requests finish
+ * (their audit records included), close the store, drop the master key.
+ *
+ * Settings come from ward.toml, then the environment (WARD_LISTEN, WARD_HEALTH_LISTEN), then
+ * flags; later wins.
+ */
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { parseListen, type ListenAddress, type WardConfig } from '../config.ts';
+import { WardError } from '../errors.ts';
+import { openFileKeyProvider } from '../keys/file.ts';
+import type { KeyProvider } from '../keys/provider.ts';
+import { loadCA, type CertificateAuthority } from '../pki/ca.ts';
+import { identityFromCertificate } from '../pki/identity.ts';
+import { fingerprint, parseCertificate } from '../pki/pem.ts';
+import { openSqliteStore } from '../store/sqlite.ts';
+import type { CertificateRecord, Store } from '../store/types.ts';
+import { buildServer, type FastifyInstance } from './app.ts';
+import { createHealthServer } from './health.ts';
+
+export interface StartOverrides {
+  /** `--listen` (wins over WARD_LISTEN and ward.toml). */
+  listen?: string;
+  /** `--health-listen`; "" turns the health listener off. */
+  healthListen?: string;
+  env?: NodeJS.ProcessEnv;
+  logLevel?: string;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  /** Where the API listens (port resolved when 0 was asked). */
+  address: ListenAddress;
+  healthAddress: ListenAddress | undefined;
+  /** Graceful drain; safe to call more than once. */
+  close(): Promise<void>;
+}
+
+function readPem(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new WardError('ERR_CONFIG', `cannot read ${what} ${path}`, { cause: e, hint: 'check the paths in ward.toml' });
+  }
+}
+
+function resolveListen(config: WardConfig, o: StartOverrides): { api: ListenAddress; health: ListenAddress | undefined } {
+  const env = o.env ?? process.env;
+  const apiText = o.listen ?? env.WARD_LISTEN;
+  const healthText = o.healthListen ?? env.WARD_HEALTH_LISTEN;
+  const flagOrEnv = (text: string, key: string) => parseListen(/^\d+$/.test(text) ? `127.0.0.1:${text}` : text, key, '--listen');
+  return {
+    api: apiText === undefined ? config.server.listen : flagOrEnv(apiText, 'listen'),
+    health: healthText === undefined ? config.server.healthListen : healthText === '' ? undefined : flagOrEnv(healthText, 'health-listen'),
+  };
+}
+
+async function openStore(config: WardConfig): Promise<Store> {
+  if (config.storage.driver !== 'sqlite') {
+    throw new WardError('ERR_CONFIG', `storage driver ${config.storage.driver} is not available in this build`, { hint: 'use driver = "sqlite"' });
+  }
+  return openSqliteStore(config.storage.path);
+}
+
+/** Certificates of the deployment itself (server, first admin), so `ward cert ls` lists them. */
+async function recordDeploymentCerts(store: Store, serverPem: string, adminPem: string | undefined): Promise<void> {
+  const records: CertificateRecord[] = [];
+  const server = parseCertificate(serverPem);
+  records.push({
+    serial: server.serialNumber.toLowerCase(),
+    name: 'server',
+    spiffeId: '',
+    app: '',
+    env: '',
+    role: 'server',
+    notBefore: server.validFromDate.getTime(),
+    notAfter: server.validToDate.getTime(),
+    fingerprint: fingerprint(server),
+    issuedAt: server.validFromDate.getTime(),
+    revokedAt: null,
+  });
+  if (adminPem !== undefined) {
+    const cert = parseCertificate(adminPem);
+    const id = identityFromCertificate(cert);
+    records.push({
+      serial: id.serial,
+      name: id.name,
+      spiffeId: id.spiffeId,
+      app: id.app ?? '',
+      env: id.env ?? '',
+      role: id.role,
+      notBefore: cert.validFromDate.getTime(),
+      notAfter: cert.validToDate.getTime(),
+      fingerprint: id.fingerprint,
+      issuedAt: cert.validFromDate.getTime(),
+      revokedAt: null,
+    });
+  }
+  for (const r of records) if (!(await store.getCertificate(r.serial))) await store.recordCertificate(r);
+}
+
+function listenAddress(server: { address(): string | AddressInfo | null }): ListenAddress {
+  const a = server.address() as AddressInfo;
+  return { host: a.address, port: a.port };
+}
+
+/**
+ * Starts the server described by `config`.
+ * @throws WardError ERR_CONFIG, ERR_KEY_*, ERR_STORE_*, ERR_PKI_* — and ERR_IO when it cannot listen
+ */
+export async function startServer(config: WardConfig, overrides: StartOverrides = {}): Promise<RunningServer> {
+  const listen = resolveListen(config, overrides);
+  const tls = {
+    cert: readPem(config.server.tls.cert, 'server certificate'),
+    key: readPem(config.server.tls.key, 'server key'),
+    ca: readPem(config.server.tls.clientCa, 'client CA certificate'),
+  };
+  let ca: CertificateAuthority | null = null;
+  if (config.ca.key !== undefined) ca = loadCA(readPem(config.ca.cert, 'CA certificate'), readPem(config.ca.key, 'CA key'));
+  let adminPem: string | undefined;
+  try {
+    adminPem = readFileSync(`${config.client.identity}/cert.pem`, 'utf8');
+  } catch {
+    // no admin identity next to this deployment: nothing to record
+  }
+
+  const keys: KeyProvider = openFileKeyProvider(config.keys.path);
+  let store: Store | undefined;
+  let app: FastifyInstance | undefined;
+  let health: Server | undefined;
+  try {
+    store = await openStore(config);
+    await recordDeploymentCerts(store, tls.cert, adminPem);
+    app = await buildServer({
+      store,
+      keys,
+      tls,
+      trustDomain: config.server.trustDomain,
+      ca,
+      sources: { allow: config.server.allowSources, deny: config.server.denySources },
+      ...(overrides.logLevel ? { logLevel: overrides.logLevel } : {}),
+    });
+    try {
+      await app.listen({ host: listen.api.host, port: listen.api.port });
+    } catch (e) {
+      throw new WardError('ERR_IO', `cannot listen on ${listen.api.host}:${listen.api.port}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
+    }
+    let draining = false;
+    const readyStore = store;
+    if (listen.health) {
+      health = createHealthServer({
+        registry: app.ward.metrics.registry,
+        ready: async () => {
+          if (draining) return false;
+          await readyStore.listPolicies();
+          return true;
+        },
+      });
+      health.listen(listen.health.port, listen.health.host);
+      try {
+        await once(health, 'listening');
+      } catch (e) {
+        throw new WardError('ERR_IO', `cannot listen on ${listen.health.host}:${listen.health.port} (health)`, { cause: e });
+      }
+    }
+    const running = app;
+    const openedStore = store;
+    const healthServer = health;
+    let closing: Promise<void> | null = null;
+    return {
+      app: running,
+      address: listenAddress(running.server),
+      healthAddress: healthServer ? listenAddress(healthServer) : undefined,
+      close() {
+        closing ??= (async () => {
+          draining = true;
+          // fastify: stop accepting, answer 503 to new requests on open connections, wait for
+          // in-flight ones; its onClose hook waits for pending audit records.
+          await running.close();
+          if (healthServer) await new Promise<void>((r) => healthServer.close(() => r()));
+          await openedStore.close();
+          keys.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (e) {
+    await app?.close().catch(() => undefined);
+    health?.close();
+    await store?.close().catch(() => undefined);
+    keys.close();
+    throw e;
+  }
+}
+
+/** Drains and exits on the first SIGTERM or SIGINT; a second one exits at once. */
+export function drainOnSignals(server: RunningServer, log: (message: string) => void): void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    log(`${signal}: draining`);
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
