@@ -54,6 +54,7 @@ try {
   // getEnv: the store's method (promise + Buffer mapping) against the bare prepared statement.
   const bare = new DatabaseSync(path);
   const bareStmt = bare.prepare(SQL.getEnv);
+  bareStmt.setReturnArrays(true);
   let sink = 0;
   const wardRates: number[] = [];
   const bareRates: number[] = [];

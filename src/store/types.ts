@@ -136,6 +136,10 @@ export interface EnrolmentToken {
   usedAt: number | null;
 }
 
+/**
+ * Misuse (an invalid path segment, a non-integer cas or version list, a malformed audit entry) is a
+ * TypeError, thrown or rejected. Store failures are WardError ERR_STORE_* (docs/errors.md).
+ */
 export interface Store {
   /** Applies pending migrations; idempotent. */
   migrate(): Promise<void>;
@@ -144,26 +148,43 @@ export interface Store {
   /**
    * Writes a new version atomically; the version number is chosen by the store (current + 1).
    * With `cas` set, the write succeeds only if the current version equals it (0: must not exist);
-   * otherwise it throws WardError ERR_API_CONFLICT and changes nothing. Writing to a soft-deleted
-   * secret undeletes it.
+   * otherwise it throws WardError ERR_API_CONFLICT and changes nothing, without calling `seal`.
+   * Version numbers are never reused: a soft-deleted secret keeps its current version for `cas`,
+   * and writing to it undeletes it.
    *
-   * `seal` is called inside the transaction with the version number the store picked, so the
-   * associated data can bind it; it returns the sealed bytes.
+   * `seal` is called exactly once, inside the transaction, with the version number the store
+   * picked, so the associated data can bind it; it returns the sealed bytes. If it throws, nothing
+   * is written.
    */
   putSecret(
     ref: SecretRef & { cas?: number },
     seal: (version: number) => Promise<Omit<NewSecretVersion, keyof SecretRef>> | Omit<NewSecretVersion, keyof SecretRef>,
   ): Promise<SecretVersion>;
-  /** One version (latest when omitted). Null when absent, soft-deleted or the version is unknown. */
+  /**
+   * One version (latest when omitted). Null when absent, soft-deleted or the version is unknown.
+   * A destroyed version is returned with `destroyedAt` set and empty ciphertext and wrapped key,
+   * so the caller can say "destroyed" rather than "not found".
+   */
   getSecret(ref: SecretRef, version?: number): Promise<SecretVersion | null>;
-  /** The latest live version of every secret of APP/ENV, sorted by name. */
+  /**
+   * The latest live version of every secret of APP/ENV, sorted by name: soft-deleted secrets and
+   * secrets whose latest version was destroyed are left out. One indexed query.
+   */
   getEnv(app: string, env: string): Promise<SecretVersion[]>;
+  /** Sorted by (app, env, name). A cursor not made by the store: WardError ERR_API_BAD_REQUEST. */
   listSecrets(query: ListSecretsQuery): Promise<Page<SecretMeta>>;
+  /** Also for a soft-deleted secret (`deletedAt` set), so callers can tell deleted from absent. */
   getSecretMeta(ref: SecretRef): Promise<SecretMeta | null>;
+  /** Metadata of every version, ascending (also of a soft-deleted secret); [] when unknown. */
   history(ref: SecretRef): Promise<SecretVersionMeta[]>;
+  /** False when absent or already deleted. */
   softDelete(ref: SecretRef): Promise<boolean>;
+  /** False when absent or not deleted. */
   undelete(ref: SecretRef): Promise<boolean>;
-  /** Erases the sealed bytes of the given versions (all when omitted); metadata stays. */
+  /**
+   * Erases the sealed bytes of the given versions (all when omitted); metadata stays. Returns how
+   * many versions this call destroyed (already destroyed or unknown versions do not count).
+   */
   destroy(ref: SecretRef, versions?: number[]): Promise<number>;
   /** Monotonic counter bumped by every secret change of APP/ENV, for watchers and caches. */
   envRevision(app: string, env: string): Promise<number>;
@@ -172,10 +193,17 @@ export interface Store {
   listPolicies(): Promise<PolicyRecord[]>;
   deletePolicy(name: string): Promise<boolean>;
 
+  /** A serial already recorded: WardError ERR_API_CONFLICT. */
   recordCertificate(cert: CertificateRecord): Promise<void>;
+  /** Ordered by issue time. */
   listCertificates(): Promise<CertificateRecord[]>;
+  /** By serial first, else by name (names can be reissued: the most recently issued one). */
   getCertificate(serialOrName: string): Promise<CertificateRecord | null>;
-  /** Marks it revoked; returns the record, or null when unknown. */
+  /**
+   * Marks it revoked; returns the record, or null when unknown. A name revokes every certificate
+   * of that name (and returns the newest): reload {@link revokedSerials} after revoking by name.
+   * Revoking again keeps the first `revokedAt`.
+   */
   revokeCertificate(serialOrName: string, at: number): Promise<CertificateRecord | null>;
   /** Serials of all revoked certificates (the server keeps them in memory). */
   revokedSerials(): Promise<Set<string>>;
@@ -189,7 +217,11 @@ export interface Store {
   /** Records with seq > after, ascending, at most `limit`. */
   readAudit(after: number, limit: number): Promise<AuditRecord[]>;
 
+  /** A token with the same hash: WardError ERR_API_CONFLICT. */
   putToken(token: EnrolmentToken): Promise<void>;
-  /** Marks the token used if it exists, is unused and unexpired; returns it, else null. Atomic. */
+  /**
+   * Marks the token used if it exists, is unused and unexpired (`now < expiresAt`); returns it,
+   * with `usedAt` = now, else null. Atomic: of concurrent callers exactly one gets it.
+   */
   consumeToken(hash: string, now: number): Promise<EnrolmentToken | null>;
 }
