@@ -256,10 +256,11 @@ function auditEntry(req: FastifyRequest, time: number, outcome: string, detail: 
   } catch {
     path = rawPath(req);
   }
+  const who = req.caller ?? req.presented;
   const entry: AuditInput = {
     time,
-    identity: req.caller?.spiffeId ?? '-',
-    serial: req.caller?.serial ?? '-',
+    identity: who?.spiffeId ?? '-',
+    serial: who?.serial ?? '-',
     source: sourceAddress(req),
     operation: route?.action ?? `http.${req.method.toLowerCase()}`,
     path,

@@ -81,6 +81,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The verified caller; null until the identity hook ran, or when it refused the request. */
     caller: CallerIdentity | null;
+    /** The identity a refused (revoked, expired) certificate claims, for the audit record only. */
+    presented: CallerIdentity | null;
   }
 }
 
@@ -91,6 +93,7 @@ declare module 'fastify' {
 export function identityPlugin(app: FastifyInstance, options: IdentityOptions): void {
   const now = options.now ?? Date.now;
   app.decorateRequest('caller', null);
+  app.decorateRequest('presented', null);
   app.server.on('secureConnection', (socket: TLSSocket) => {
     const verdict = connectionIdentity(socket, options.trustDomain);
     if (!(verdict instanceof WardError) && options.revoked.has(verdict.serial)) socket.destroy();
@@ -102,6 +105,7 @@ export function identityPlugin(app: FastifyInstance, options: IdentityOptions): 
     else if (options.revoked.has(verdict.serial)) refusal = unauthenticated('client certificate has been revoked');
     else if (verdict.notAfter < now()) refusal = unauthenticated('client certificate has expired');
     if (refusal) {
+      if (!(verdict instanceof WardError)) req.presented = verdict;
       // Nothing more is accepted on this connection.
       reply.header('connection', 'close');
       throw refusal;
