@@ -137,8 +137,10 @@ export function cidrList(entries: readonly string[]): BlockList {
       list.addAddress(host, type);
       continue;
     }
-    if (!/^\d{1,3}$/.test(prefix) || Number(prefix) > max) throw new TypeError(`invalid CIDR prefix in ${JSON.stringify(entry)}`);
-    list.addSubnet(host, Number(prefix), type);
+    // An IPv4-mapped IPv6 subnet (::ffff:a.b.c.d/96+n) is the IPv4 subnet a.b.c.d/n.
+    const bits = Number(prefix) - (host !== addr ? 96 : 0);
+    if (!/^\d{1,3}$/.test(prefix) || bits < 0 || bits > max) throw new TypeError(`invalid CIDR prefix in ${JSON.stringify(entry)}`);
+    list.addSubnet(host, bits, type);
   }
   return list;
 }

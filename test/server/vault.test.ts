@@ -1,0 +1,56 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { rawKeyProvider } from '../../src/keys/file.ts';
+import { createVault, secretAad, SECRET_FORMAT } from '../../src/server/vault.ts';
+import { WardError } from '../../src/errors.ts';
+
+const ref = { app: 'billing', env: 'prod', name: 'DB_PASSWORD', version: 3 };
+const code = (c: string) => (e: unknown) => e instanceof WardError && e.code === c;
+
+test('associated data: label, length-prefixed path, version and format; injective', () => {
+  const aad = secretAad({ ...ref, format: 1 });
+  assert.equal(aad.toString('hex'), Buffer.concat([
+    Buffer.from('ward/secret/v1'),
+    Buffer.from([0, 7]), Buffer.from('billing'),
+    Buffer.from([0, 4]), Buffer.from('prod'),
+    Buffer.from([0, 11]), Buffer.from('DB_PASSWORD'),
+    Buffer.from([0, 0, 0, 3]), Buffer.from([0, 1]),
+  ]).toString('hex'));
+  // moving bytes between segments changes the encoding
+  assert.notDeepEqual(secretAad({ app: 'ab', env: 'c', name: 'd', version: 1, format: 1 }), secretAad({ app: 'a', env: 'bc', name: 'd', version: 1, format: 1 }));
+  assert.throws(() => secretAad({ ...ref, version: 0, format: 1 }), TypeError);
+});
+
+test('seal/open round trip; the data-key cache is used and bounded', async () => {
+  const vault = createVault(rawKeyProvider('test', randomBytes(32)), { cacheEntries: 2 });
+  const sealed = await vault.seal(ref, Buffer.from('hunter2'));
+  assert.equal(sealed.format, SECRET_FORMAT);
+  assert.equal((await vault.open(ref, sealed)).toString(), 'hunter2');
+  assert.equal((await vault.open(ref, sealed)).toString(), 'hunter2');
+  assert.equal(vault.cacheSize(), 1);
+  for (let v = 4; v < 8; v++) {
+    const s = await vault.seal({ ...ref, version: v }, Buffer.from(`v${v}`));
+    assert.equal((await vault.open({ ...ref, version: v }, s)).toString(), `v${v}`);
+  }
+  assert.equal(vault.cacheSize(), 2);
+  vault.close();
+  assert.equal(vault.cacheSize(), 0);
+});
+
+test('a value moved to another path, version or format, or tampered with, fails authentication', async () => {
+  const vault = createVault(rawKeyProvider('test', randomBytes(32)));
+  const sealed = await vault.seal(ref, Buffer.from('hunter2'));
+  await vault.open(ref, sealed); // warm the data-key cache: it must not help a moved value
+  for (const other of [{ ...ref, name: 'OTHER' }, { ...ref, env: 'staging' }, { ...ref, app: 'web' }, { ...ref, version: 4 }]) {
+    await assert.rejects(vault.open(other, sealed), code('ERR_CRYPTO_AUTH'));
+  }
+  const flipped = Buffer.from(sealed.ciphertext);
+  flipped[20]! ^= 1;
+  await assert.rejects(vault.open(ref, { ...sealed, ciphertext: flipped }), code('ERR_CRYPTO_AUTH'));
+  await assert.rejects(vault.open(ref, { ...sealed, format: 2 }), code('ERR_CRYPTO_FORMAT'));
+  await assert.rejects(vault.open(ref, { ...sealed, ciphertext: Buffer.alloc(0), wrappedKey: Buffer.alloc(0) }), code('ERR_CRYPTO_FORMAT'));
+  // another row's wrapped key with this row's ciphertext
+  const other = await vault.seal({ ...ref, name: 'OTHER' }, Buffer.from('x'));
+  await assert.rejects(vault.open(ref, { ...sealed, wrappedKey: other.wrappedKey }), code('ERR_CRYPTO_AUTH'));
+});
