@@ -60,17 +60,13 @@ type Row = Record<string, unknown>;
 type SealedFields = Omit<NewSecretVersion, keyof SecretRef>;
 
 // SQLite primary result codes (errcode & 0xff) that mean something to Ward.
-/** Every statement the store runs (exported for query-plan tests). */
 const SQLITE_BUSY = 5;
-/** Every statement the store runs (exported for query-plan tests). */
 const SQLITE_LOCKED = 6;
-/** Every statement the store runs (exported for query-plan tests). */
+const SQLITE_IOERR = 10;
 const SQLITE_CORRUPT = 11;
-/** Every statement the store runs (exported for query-plan tests). */
+const SQLITE_FULL = 13;
 const SQLITE_CANTOPEN = 14;
-/** Every statement the store runs (exported for query-plan tests). */
 const SQLITE_CONSTRAINT = 19;
-/** Every statement the store runs (exported for query-plan tests). */
 const SQLITE_NOTADB = 26;
 
 function sqliteCode(e: unknown): number | undefined {
@@ -89,6 +85,9 @@ function storeError(e: unknown): unknown {
       });
     case SQLITE_CANTOPEN:
       return new WardError('ERR_STORE_UNAVAILABLE', 'database file cannot be opened', { cause: e });
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+      return new WardError('ERR_IO', 'database file cannot be written: disk full or i/o error', { cause: e });
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return new WardError('ERR_STORE_CORRUPT', 'database file is damaged or not a ward database', { cause: e });
@@ -280,6 +279,8 @@ interface AuditJob {
 
 export class SqliteStore implements Store {
   readonly path: string;
+  /** Counters for metrics (and for the group-commit test). */
+  readonly stats = { auditCommits: 0, auditRecords: 0 };
   readonly #db: DatabaseSync;
   readonly #now: () => number;
   readonly #stmts = new Map<string, StatementSync>();
@@ -655,6 +656,8 @@ export class SqliteStore implements Store {
           last = records.at(-1) ?? last;
         }
       });
+      this.stats.auditCommits += 1;
+      this.stats.auditRecords += results.reduce((n, records) => n + records.length, 0);
     } catch (e) {
       if (batch.length === 0) {
         // failed before taking the queue: fail everything still queued

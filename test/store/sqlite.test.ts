@@ -127,6 +127,15 @@ describe('SqliteStore specifics', () => {
     await b.close();
   });
 
+  test('appends made in the same turn share one commit', async () => {
+    const s = await openSqliteStore(freshPath());
+    await Promise.all(Array.from({ length: 200 }, (_, i) => s.appendAudit([auditEntry(i)])));
+    assert.deepEqual(s.stats, { auditCommits: 1, auditRecords: 200 });
+    await s.appendAudit([auditEntry(200)]);
+    assert.deepEqual(s.stats, { auditCommits: 2, auditRecords: 201 });
+    await s.close();
+  });
+
   test('crash safety: every write acknowledged before kill -9 is there after reopening', async () => {
     const path = freshPath();
     const child = spawn(process.execPath, [new URL('./fixtures/crash-writer.ts', import.meta.url).pathname, path], {
