@@ -111,6 +111,7 @@ export async function retry<T>(fn: (ctx: RetryContext) => Promise<T>, options: R
       return await withDeadline(fn({ attempt, remainingMs: deadline - performance.now() }), deadline - performance.now());
     } catch (e) {
       if (e === LATE) throw giveUp(attempt);
+      if (options.signal?.aborted) throw options.signal.reason;
       if (!retryable(e)) throw e;
       last = e;
     }
