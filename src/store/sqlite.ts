@@ -287,7 +287,7 @@ export class SqliteStore implements Store {
   readonly #writeLock = new Mutex();
   #closed = false;
   #auditQueue: AuditJob[] = [];
-  #auditFlush: Promise<void> | null = null;
+  #auditScheduled = false;
 
   /** Use {@link openSqliteStore}. */
   constructor(path: string, db: DatabaseSync, now: () => number) {
@@ -316,31 +316,38 @@ export class SqliteStore implements Store {
     if (this.#closed) throw new WardError('ERR_STORE_UNAVAILABLE', 'store is closed');
   }
 
-  /** Runs `fn` in one write transaction, after the write lock (see the top of this file). */
-  async #write<T>(fn: () => T | Promise<T>): Promise<T> {
+  /** Runs `fn` holding the write lock (see the top of this file). */
+  async #locked<T>(fn: () => T | Promise<T>): Promise<T> {
     this.#assertOpen();
     await this.#writeLock.lock();
     try {
       this.#assertOpen();
-      this.#db.exec('BEGIN IMMEDIATE');
-      let result: T;
-      try {
-        result = await fn();
-        this.#db.exec('COMMIT');
-      } catch (e) {
-        try {
-          this.#db.exec('ROLLBACK');
-        } catch {
-          // the transaction is already gone (SQLite rolls back itself on some errors)
-        }
-        throw e;
-      }
-      return result;
-    } catch (e) {
-      throw storeError(e);
+      return await fn();
     } finally {
       this.#writeLock.unlock();
     }
+  }
+
+  /** BEGIN IMMEDIATE, `fn`, COMMIT; ROLLBACK when anything fails. The caller holds the write lock. */
+  async #tx<T>(fn: () => T | Promise<T>): Promise<T> {
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+      const result = await fn();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (e) {
+      try {
+        this.#db.exec('ROLLBACK');
+      } catch {
+        // no transaction left to roll back (BEGIN failed, or SQLite already rolled back)
+      }
+      throw storeError(e);
+    }
+  }
+
+  /** One write transaction, after the writes queued before it. */
+  #write<T>(fn: () => T | Promise<T>): Promise<T> {
+    return this.#locked(() => this.#tx(fn));
   }
 
   #read<T>(fn: () => T): Promise<T> {
@@ -370,40 +377,32 @@ export class SqliteStore implements Store {
     return v;
   }
 
-  async migrate(): Promise<void> {
-    this.#assertOpen();
-    await this.#writeLock.lock();
-    try {
-      this.#db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-      for (const m of MIGRATIONS) {
-        this.#db.exec('BEGIN IMMEDIATE');
-        try {
-          // re-read inside the write lock: another process may have migrated meanwhile
-          const current = this.checkSchemaVersion();
-          if (m.version > current) {
-            this.#db.exec(m.sql);
-            this.#db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, this.#now());
-          }
-          this.#db.exec('COMMIT');
-        } catch (e) {
-          this.#db.exec('ROLLBACK');
-          throw e;
-        }
+  /** Applies each pending migration in its own transaction with its schema_migrations row. */
+  migrate(): Promise<void> {
+    return this.#locked(async () => {
+      try {
+        this.#db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+      } catch (e) {
+        throw storeError(e);
       }
-    } catch (e) {
-      throw storeError(e);
-    } finally {
-      this.#writeLock.unlock();
-    }
+      for (const m of MIGRATIONS) {
+        await this.#tx(() => {
+          // read inside the transaction: another process may have migrated meanwhile
+          if (m.version <= this.checkSchemaVersion()) return;
+          this.#db.exec(m.sql);
+          this.#db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, this.#now());
+        });
+      }
+    });
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    // let appends already queued reach the disk before closing
-    while (this.#auditFlush !== null) await this.#auditFlush;
     await this.#writeLock.lock();
     try {
       if (this.#closed) return;
+      // appends already accepted reach the disk before the file closes
+      await this.#commitAudit();
       this.#closed = true;
       this.#stmts.clear();
       this.#db.close();
@@ -529,30 +528,29 @@ export class SqliteStore implements Store {
    * `destroyedAt`; returns how many versions it destroyed now. Then truncates the WAL, which still
    * holds copies of the old pages.
    */
-  async destroy(ref: SecretRef, versions?: number[]): Promise<number> {
+  destroy(ref: SecretRef, versions?: number[]): Promise<number> {
     assertSegments(ref.app, ref.env, ref.name);
     if (versions !== undefined && !versions.every((v) => Number.isSafeInteger(v))) throw new TypeError('versions must be integers');
-    const count = await this.#write(() => {
-      const now = this.#now();
-      const n = versions === undefined
-        ? this.#q(SQL.destroyAll).run(now, ref.app, ref.env, ref.name).changes
-        : this.#q(SQL.destroySome).run(now, ref.app, ref.env, ref.name, JSON.stringify(versions)).changes;
-      if (n > 0) this.#q(SQL.bumpRevision).run(ref.app, ref.env);
-      return Number(n);
+    return this.#locked(async () => {
+      const count = await this.#tx(() => {
+        const now = this.#now();
+        const n = versions === undefined
+          ? this.#q(SQL.destroyAll).run(now, ref.app, ref.env, ref.name).changes
+          : this.#q(SQL.destroySome).run(now, ref.app, ref.env, ref.name, JSON.stringify(versions)).changes;
+        if (n > 0) this.#q(SQL.bumpRevision).run(ref.app, ref.env);
+        return Number(n);
+      });
+      if (count > 0) this.#truncateWal();
+      return count;
     });
-    if (count > 0) await this.#checkpoint();
-    return count;
   }
 
-  /** Copies the WAL into the main file and truncates it (best effort: readers may hold it). */
-  async #checkpoint(): Promise<void> {
-    await this.#writeLock.lock();
+  /** Copies the WAL into the main file and empties it; best effort (another reader may pin it). */
+  #truncateWal(): void {
     try {
-      if (!this.#closed) this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
+      this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
     } catch (e) {
       if (sqliteCode(e) !== SQLITE_BUSY && sqliteCode(e) !== SQLITE_LOCKED) throw storeError(e);
-    } finally {
-      this.#writeLock.unlock();
     }
   }
 
@@ -630,44 +628,46 @@ export class SqliteStore implements Store {
     return new Promise((resolve, reject) => {
       // copy: the caller may reuse its objects before the flush
       this.#auditQueue.push({ entries: entries.map((e) => ({ ...e })), resolve, reject });
-      this.#auditFlush ??= new Promise<void>((done) => setImmediate(() => void this.#flushAudit().finally(done)));
+      if (!this.#auditScheduled) {
+        this.#auditScheduled = true;
+        // if the store closed meanwhile, #locked refuses and #commitAudit rejects what is queued
+        setImmediate(() => void this.#locked(() => this.#commitAudit()).catch(() => this.#commitAudit()));
+      }
     });
   }
 
-  /** One transaction for every append queued so far (group commit), in call order. */
-  async #flushAudit(): Promise<void> {
-    let batch: AuditJob[] = [];
-    const results: AuditRecord[][] = [];
+  /**
+   * Commits every append queued so far in one transaction (group commit), in call order, then
+   * answers each caller. Appends queued while the flush waited for the lock join it. The caller
+   * holds the write lock, or the store is closed (then the queue is refused).
+   */
+  async #commitAudit(): Promise<void> {
+    const batch = this.#auditQueue;
+    this.#auditQueue = [];
+    this.#auditScheduled = false;
+    if (batch.length === 0) return;
+    let results: AuditRecord[][];
     try {
-      await this.#write(() => {
-        // taken under the lock, so appends queued while waiting for it join this commit
-        batch = this.#auditQueue;
-        this.#auditQueue = [];
-        this.#auditFlush = null;
+      this.#assertOpen();
+      results = await this.#tx(() => {
         const lastRow = this.#q(SQL.lastAudit).get();
         let last: AuditAnchor = lastRow === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: num(lastRow.seq), hash: str(lastRow.hash) };
         const insert = this.#q(SQL.insertAudit);
-        for (const job of batch) {
+        return batch.map((job) => {
           const records = chainAuditRecords(last, job.entries);
           for (const r of records) {
             insert.run(r.seq, r.time, r.identity, r.serial, r.source, r.operation, r.path, r.outcome, r.detail ?? null, r.prevHash, r.hash);
           }
-          results.push(records);
           last = records.at(-1) ?? last;
-        }
+          return records;
+        });
       });
-      this.stats.auditCommits += 1;
-      this.stats.auditRecords += results.reduce((n, records) => n + records.length, 0);
     } catch (e) {
-      if (batch.length === 0) {
-        // failed before taking the queue: fail everything still queued
-        batch = this.#auditQueue;
-        this.#auditQueue = [];
-        this.#auditFlush = null;
-      }
       for (const job of batch) job.reject(e);
       return;
     }
+    this.stats.auditCommits += 1;
+    this.stats.auditRecords += results.reduce((n, records) => n + records.length, 0);
     batch.forEach((job, i) => job.resolve(results[i] ?? []));
   }
 
