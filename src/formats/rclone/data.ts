@@ -217,7 +217,7 @@ export function decryptStream(dataKey: Uint8Array): Transform {
   const blocks = new Chunker(BLOCK_BYTES);
   let haveHeader = false;
   const emit = (t: Transform) => (block: Buffer) => {
-    const out = Buffer.allocUnsafe(block.length - BLOCK_OVERHEAD);
+    const out = Buffer.allocUnsafe(Math.max(0, block.length - BLOCK_OVERHEAD));
     opener.open(block, out);
     t.push(out);
   };
