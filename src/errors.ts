@@ -96,6 +96,8 @@ export const ERROR_CODES = {
   ERR_API_UNAVAILABLE: unavailable,
   ERR_API_RATE_LIMITED: { exit: ExitCode.unavailable, status: 429 },
   ERR_API_BAD_RESPONSE: { exit: ExitCode.unavailable, status: 502 },
+  // the audit hash chain failed `ward audit verify`: records altered, removed or reordered
+  ERR_AUDIT_CHAIN_BROKEN: { exit: ExitCode.decrypt, status: 500 },
 
   // TLS as seen by clients: the server's certificate, or ours, was refused
   ERR_TLS_CLIENT_REJECTED: unauth,
