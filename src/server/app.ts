@@ -15,7 +15,7 @@ import type { AuditInput, Store } from '../store/types.ts';
 import { createAuditor, type Auditor } from './audit.ts';
 import { buildAuthorizer, checkPolicy, type Authorizer, type Operation, type Policy, type Principal } from './authz.ts';
 import { createEnvCache, type EnvCache } from './env-cache.ts';
-import { identityPlugin, sourceAddress } from './identity.ts';
+import { connectionIdentity, identityPlugin, sourceAddress } from './identity.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { errorBody } from './schemas.ts';
 import { createVault, type Vault } from './vault.ts';
@@ -144,6 +144,15 @@ export function supportedCurves(): string {
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const now = opts.now ?? Date.now;
   const app = Fastify({
+    // Errors fastify raises before routing (malformed URL encoding, over-long parameters) take the
+    // same path as every other failure: stable code, audited. No hooks ran for them yet.
+    frameworkErrors: (error, req, reply) => {
+      const verdict = connectionIdentity(req.socket, opts.trustDomain);
+      if (!(verdict instanceof WardError)) req.caller = verdict;
+      // `failure` is defined below, once the context exists; this runs only after construction.
+      void failure(error, req, reply);
+    },
+    routerOptions: { maxParamLength: 256 },
     https: tlsOptions(opts.tls),
     logger: { level: opts.logLevel ?? 'warn' },
     logController: new LogController({ disableRequestLogging: true }),
@@ -206,7 +215,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.setNotFoundHandler(async () => {
     throw new WardError('ERR_API_NOT_FOUND', 'no such route');
   });
-  app.setErrorHandler(async (error, req, reply) => {
+  const failure = async (error: unknown, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const { code, message } = classify(error);
     if (code === 'ERR_INTERNAL') req.log.error({ err: error }, 'internal error');
     const status = new WardError(code, message).status;
@@ -216,7 +225,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       // The request already failed; the append failure is logged by the auditor.
     }
     return reply.code(status).type('application/json').send({ error: { code, message } });
-  });
+  };
+  app.setErrorHandler((error, req, reply) => failure(error, req, reply));
 
   const routes: RouteSchema[] = [];
   app.addHook('onRoute', (route) => collectRoute(routes, route));

@@ -17,12 +17,14 @@ const time = { type: 'integer', minimum: 0, description: 'milliseconds since the
 const nullableTime = { type: ['integer', 'null'], minimum: 0 } as const;
 const kind = { type: 'string', enum: ['env', 'file'] } as const;
 
-/** Largest request body of a secret write: 1 MiB, so a value of up to 768 KiB (base64 inflates by 4/3). */
-export const SECRET_BODY_LIMIT = 1024 * 1024;
+/** Largest secret value: 768 KiB, i.e. 1 MiB of base64. */
+export const MAX_VALUE_BYTES = 768 * 1024;
+/** Largest request body of a secret write: the base64 of the largest value plus 4 KiB for the rest. */
+export const SECRET_BODY_LIMIT = (MAX_VALUE_BYTES / 3) * 4 + 4096;
 /** Largest request body of every other route. */
 export const SMALL_BODY_LIMIT = 64 * 1024;
-/** Longest base64 `value`: what fits in {@link SECRET_BODY_LIMIT} with room for the other fields. */
-export const MAX_VALUE_BASE64 = SECRET_BODY_LIMIT - 1024;
+/** Longest base64 `value`. */
+export const MAX_VALUE_BASE64 = (MAX_VALUE_BYTES / 3) * 4;
 
 const base64 = { type: 'string', maxLength: MAX_VALUE_BASE64, pattern: '^[A-Za-z0-9+/]*={0,2}$', description: 'base64 (standard alphabet, padded)' } as const;
 
