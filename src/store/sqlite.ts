@@ -50,6 +50,11 @@ import type {
 export interface SqliteStoreOptions {
   /** How long a write waits for another process's lock before ERR_STORE_UNAVAILABLE (default 5000 ms). */
   busyTimeoutMs?: number;
+  /**
+   * How long putSecret waits for `seal` (default 30000 ms). The write lock is held meanwhile, so a
+   * seal that never returns (a hung key provider) would otherwise stall every write, audit included.
+   */
+  sealTimeoutMs?: number;
   /** Apply pending migrations on open (default true). With false, call {@link Store.migrate}. */
   migrate?: boolean;
   /** Clock for created/updated/deleted times (default Date.now); tests pin it. */
@@ -289,11 +294,30 @@ export class SqliteStore implements Store {
   #auditQueue: AuditJob[] = [];
   #auditScheduled = false;
 
+  readonly #sealTimeoutMs: number;
+
   /** Use {@link openSqliteStore}. */
-  constructor(path: string, db: DatabaseSync, now: () => number) {
+  constructor(path: string, db: DatabaseSync, now: () => number, sealTimeoutMs: number) {
     this.path = path;
     this.#db = db;
     this.#now = now;
+    this.#sealTimeoutMs = sealTimeoutMs;
+  }
+
+  async #withSealTimeout<T>(sealed: T | Promise<T>): Promise<T> {
+    if (!(sealed instanceof Promise)) return sealed;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new WardError('ERR_STORE_UNAVAILABLE', `sealing the value took longer than ${this.#sealTimeoutMs} ms; nothing was written`)),
+        this.#sealTimeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([sealed, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** The statement for `sql`, prepared once. With `arrays`, rows come back as arrays (hot reads). */
@@ -424,7 +448,7 @@ export class SqliteStore implements Store {
         });
       }
       const next = current + 1;
-      const sealed = await seal(next);
+      const sealed = await this.#withSealTimeout(seal(next));
       assertSealed(sealed);
       const now = this.#now();
       if (row === undefined) this.#q(SQL.insertSecret).run(app, env, name, next, sealed.kind, sealed.sealed ? 1 : 0, now, now);
@@ -723,7 +747,9 @@ function tightenCompanions(path: string): void {
  */
 export async function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Promise<SqliteStore> {
   const busyTimeout = opts.busyTimeoutMs ?? 5000;
+  const sealTimeout = opts.sealTimeoutMs ?? 30_000;
   if (!Number.isSafeInteger(busyTimeout) || busyTimeout < 0) throw new TypeError('busyTimeoutMs must be a non-negative integer');
+  if (!Number.isSafeInteger(sealTimeout) || sealTimeout <= 0) throw new TypeError('sealTimeoutMs must be a positive integer');
   let db: DatabaseSync | undefined;
   try {
     prepareFile(path);
@@ -733,7 +759,7 @@ export async function openSqliteStore(path: string, opts: SqliteStoreOptions = {
     db.exec('PRAGMA secure_delete = ON');
     db.exec('PRAGMA foreign_keys = ON');
     tightenCompanions(path);
-    const store = new SqliteStore(path, db, opts.now ?? Date.now);
+    const store = new SqliteStore(path, db, opts.now ?? Date.now, sealTimeout);
     store.checkSchemaVersion();
     if (opts.migrate !== false) await store.migrate();
     tightenCompanions(path);

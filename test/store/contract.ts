@@ -180,6 +180,30 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: Co
         assert.equal((await s.appendAudit([auditEntry(1)]))[0]?.seq, 1);
       });
 
+      withStore('while a write awaits seal, reads see the old state and other writes wait their turn', async (s) => {
+        await put(s, ref('OLD'));
+        let release!: () => void;
+        const gate = new Promise<void>((r) => (release = r));
+        const slow = s.putSecret(ref('SLOW'), async (v) => {
+          await gate;
+          return fakeSeal(ref('SLOW'), v);
+        });
+        await new Promise((r) => setTimeout(r, 20));
+        assert.equal(await s.getSecret(ref('SLOW')), null);
+        assert.deepEqual((await s.getEnv('app', 'prod')).map((v) => v.name), ['OLD']);
+        assert.equal(await s.envRevision('app', 'prod'), 1);
+        const order: string[] = [];
+        const audit = s.appendAudit([auditEntry(1)]).then(() => order.push('audit'));
+        const other = put(s, ref('OLD')).then(() => order.push('other'));
+        await new Promise((r) => setTimeout(r, 20));
+        assert.equal(order.length, 0, 'writes wait for the open transaction');
+        release();
+        await Promise.all([slow.then(() => order.push('slow')), audit, other]);
+        assert.equal(order[0], 'slow');
+        assert.equal((await s.getSecret(ref('SLOW')))?.version, 1);
+        assert.equal(await s.envRevision('app', 'prod'), 3);
+      });
+
       withStore('invalid paths are misuse (TypeError)', async (s) => {
         await misuse(() => put(s, ref('../x')));
         await misuse(() => s.getEnv('', 'prod'));

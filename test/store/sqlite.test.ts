@@ -127,6 +127,21 @@ describe('SqliteStore specifics', () => {
     await b.close();
   });
 
+  test('a seal that never returns times out, writes nothing, and frees the store', async () => {
+    const s = await openSqliteStore(freshPath(), { sealTimeoutMs: 50 });
+    const ref = { app: 'a', env: 'e', name: 'HUNG' };
+    await rejectsWith(s.putSecret(ref, () => new Promise(() => {})), 'ERR_STORE_UNAVAILABLE');
+    assert.equal(await s.getSecretMeta(ref), null);
+    assert.equal((await put(s, ref)).version, 1);
+    assert.equal((await s.appendAudit([auditEntry(1)]))[0]?.seq, 1);
+    await s.close();
+  });
+
+  test('migrations are numbered 1, 2, 3… in order', () => {
+    assert.deepEqual(MIGRATIONS.map((m) => m.version), MIGRATIONS.map((_, i) => i + 1));
+    assert.equal(SCHEMA_VERSION, MIGRATIONS.length);
+  });
+
   test('appends made in the same turn share one commit', async () => {
     const s = await openSqliteStore(freshPath());
     await Promise.all(Array.from({ length: 200 }, (_, i) => s.appendAudit([auditEntry(i)])));
