@@ -8,6 +8,9 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have age || need+=(age)
 have openssl || need+=(openssl)
+have skopeo || need+=(skopeo)
+have docker-registry || need+=(docker-registry)
+have htpasswd || need+=(apache2-utils)
 
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
@@ -19,7 +22,7 @@ if ((${#need[@]})); then
   apt-get update -qq || { echo "interop: apt-get update failed" >&2; exit 1; }
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || { echo "interop: apt-get install ${need[*]} failed" >&2; exit 1; }
 fi
-for cmd in age age-keygen openssl; do
+for cmd in age age-keygen openssl skopeo docker-registry htpasswd; do
   have "$cmd" || { echo "interop: $cmd still missing after install" >&2; exit 1; }
 done
 
