@@ -8,18 +8,23 @@
  * values and deleted rows are overwritten with zeros rather than left in free pages.
  *
  * Concurrency: node:sqlite is synchronous, so a transaction that runs start to finish in one turn of
- * the event loop cannot interleave with anything. Only putSecret cannot: `seal` may be async, and
+ * the event loop cannot interleave with anything. putSecret's transaction cannot: `seal` may be async;
  * the version it binds must be the one that gets written. So putSecret does BEGIN IMMEDIATE (taking
- * SQLite's write lock against other processes), reads the current version, awaits `seal`, then
- * inserts and COMMITs. While that transaction is open, any other write on this connection would
- * silently join it, so every write transaction first takes the store's FIFO {@link Mutex}: one write
- * transaction at a time, in arrival order. Reads take no lock: they never observe the open
- * transaction's writes, because putSecret writes nothing before `seal` returns and everything after
- * it in the same synchronous turn. `seal` is called exactly once per putSecret.
+ * SQLite's write lock against other processes), reads the current version, awaits `seal` (called
+ * exactly once, bounded by `sealTimeoutMs`), then inserts and COMMITs. While that transaction is
+ * open, any other write on this connection would silently join it, so every write transaction
+ * first takes the store's FIFO {@link Mutex}: one write transaction at a time, in arrival order.
+ * Reads take no lock: they never observe the open transaction's writes, because putSecret writes
+ * nothing before `seal` returns and everything after it in the same synchronous turn.
+ *
+ * Open one SqliteStore per file per process: a second connection in the same process would wait
+ * for the first one's write lock synchronously (busy timeout), blocking the very event loop that
+ * must finish the first one's `seal`. Separate processes on one file are fine.
  *
  * Audit group commit: appendAudit calls made in the same turn are queued and flushed on
- * setImmediate in one transaction (one fsync), in call order; each caller's promise resolves after
- * that COMMIT.
+ * setImmediate in one transaction, in call order; each caller's promise resolves after that
+ * COMMIT. The fsync of a COMMIT blocks the event loop (the API is synchronous), so grouping is what
+ * keeps an audited read path at one fsync per turn rather than one per request.
  */
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
