@@ -8,8 +8,8 @@
  * values and deleted rows are overwritten with zeros rather than left in free pages.
  *
  * Concurrency: node:sqlite is synchronous, so a transaction that runs start to finish in one turn of
- * the event loop cannot interleave with anything. putSecret's transaction cannot: `seal` may be async;
- * the version it binds must be the one that gets written. So putSecret does BEGIN IMMEDIATE (taking
+ * the event loop cannot interleave with anything. putSecret's cannot run in one turn: `seal` may be
+ * async, and the version it binds must be the one written. So putSecret does BEGIN IMMEDIATE (taking
  * SQLite's write lock against other processes), reads the current version, awaits `seal` (called
  * exactly once, bounded by `sealTimeoutMs`), then inserts and COMMITs. While that transaction is
  * open, any other write on this connection would silently join it, so every write transaction
