@@ -11,6 +11,7 @@ have openssl || need+=(openssl)
 have skopeo || need+=(skopeo)
 have docker-registry || need+=(docker-registry)
 have htpasswd || need+=(apache2-utils)
+have rclone || need+=(rclone)
 
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
@@ -22,7 +23,7 @@ if ((${#need[@]})); then
   apt-get update -qq || { echo "interop: apt-get update failed" >&2; exit 1; }
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || { echo "interop: apt-get install ${need[*]} failed" >&2; exit 1; }
 fi
-for cmd in age age-keygen openssl skopeo docker-registry htpasswd; do
+for cmd in age age-keygen openssl skopeo docker-registry htpasswd rclone; do
   have "$cmd" || { echo "interop: $cmd still missing after install" >&2; exit 1; }
 done
 
