@@ -16,13 +16,16 @@
  * a failure leaves either no deployment or a whole one. An existing DIR is refused unless it is
  * an empty directory.
  */
-import { existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CONFIG_FILE, DEFAULTS, renderConfig } from './config.ts';
+import { CONFIG_FILE, DEFAULTS, loadConfig, renderConfig, type WardConfig } from './config.ts';
 import { WardError } from './errors.ts';
 import { createFileKey } from './keys/file.ts';
-import { createCA, generateKeyPair, issueCertificate, writeFileAtomic, writeIdentityDir } from './pki/index.ts';
+import {
+  caTrustDomain as caTrustDomainOf, createCA, generateKeyPair, issueCertificate, loadCA, parseCertificate, parsePrivateKey, writeFileAtomic, writeIdentityDir,
+  type CertificateAuthority,
+} from './pki/index.ts';
 import { checkTrustDomain } from './pki/spiffe.ts';
 
 /** Names the server certificate always carries, so operator commands in DIR reach it. */
@@ -160,4 +163,60 @@ export async function initDeployment(options: InitOptions): Promise<InitResult> 
     dnsNames,
     ips,
   };
+}
+
+/** A deployment's configuration with its certificates and keys read and cross-checked. */
+export interface Deployment {
+  config: WardConfig;
+  /** The CA certificate, PEM (`[ca] cert`). */
+  caCertPem: string;
+  /** The CA with its key, for issuing; undefined when the key is kept offline (`[ca] key = ""`). */
+  ca: CertificateAuthority | undefined;
+  /** What the API listener needs: its certificate and key, and the CA client certificates must chain to. */
+  serverTls: { certPem: string; keyPem: string; clientCaPem: string };
+}
+
+/** Reads a PEM file; private keys must not be readable by group or others. */
+function readPem(path: string, key: string, secret: boolean): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new WardError(code === 'ENOENT' ? 'ERR_CONFIG' : 'ERR_IO', `cannot open ${path} (${key}): ${code ?? 'error'}`, { cause: e });
+  }
+  try {
+    if (secret && process.platform !== 'win32' && (fstatSync(fd).mode & 0o077) !== 0) {
+      throw new WardError('ERR_KEY_INSECURE_PERMISSIONS', `${path} (${key}) is readable by group or others`, { hint: `chmod 600 ${path}` });
+    }
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Loads a deployment from its ward.toml (or the directory holding it): parses the configuration,
+ * reads the CA, server certificate and keys, and checks that they belong together: the CA's
+ * trust domain is `[server] trust_domain`, each key matches its certificate, key files are 0600.
+ * The master key is left to the key provider (src/keys).
+ * @throws WardError ERR_CONFIG, ERR_IO, ERR_KEY_INSECURE_PERMISSIONS, ERR_PKI_INVALID_CERT
+ */
+export function loadDeployment(configPath: string): Deployment {
+  const config = loadConfig(configPath);
+  const caCertPem = readPem(config.ca.cert, 'ca.cert', false);
+  const caCert = parseCertificate(caCertPem);
+  let ca: CertificateAuthority | undefined;
+  if (config.ca.key !== undefined) ca = loadCA(caCertPem, readPem(config.ca.key, 'ca.key', true));
+  const caTrustDomain = ca?.trustDomain ?? caTrustDomainOf(caCert);
+  if (caTrustDomain !== config.server.trustDomain) {
+    throw new WardError('ERR_CONFIG', `${config.path}: server.trust_domain is ${config.server.trustDomain} but the CA is for ${caTrustDomain}`);
+  }
+  const certPem = readPem(config.server.tls.cert, 'server.tls.cert', false);
+  const keyPem = readPem(config.server.tls.key, 'server.tls.key', true);
+  if (!parseCertificate(certPem).checkPrivateKey(parsePrivateKey(keyPem))) {
+    throw new WardError('ERR_PKI_INVALID_CERT', `${config.server.tls.key} does not match ${config.server.tls.cert}`);
+  }
+  const clientCaPem = config.server.tls.clientCa === config.ca.cert ? caCertPem : readPem(config.server.tls.clientCa, 'server.tls.client_ca', false);
+  return { config, caCertPem, ca, serverTls: { certPem, keyPem, clientCaPem } };
 }

@@ -113,7 +113,9 @@ export function identityFromCertificate(
     eku = cert.ext_key_usage;
     isCa = cert.ca;
   } else {
-    const x = parseCertificate(cert as X509Certificate | string | Buffer);
+    // getPeerCertificate() answers {} when the client sent no certificate
+    if (typeof cert !== 'string' && !Buffer.isBuffer(cert) && !(cert instanceof X509Certificate)) throw untrusted('no client certificate');
+    const x = parseCertificate(cert);
     san = x.subjectAltName;
     serial = x.serialNumber.toLowerCase();
     fp = fingerprint(x);

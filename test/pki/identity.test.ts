@@ -60,6 +60,7 @@ test('refuses server and CA certificates, and garbage', () => {
   assert.throws(() => identityFromCertificate(server.certPem), code('ERR_PKI_INVALID_CERT'));
   assert.throws(() => identityFromCertificate(ca.certPem), code('ERR_PKI_INVALID_CERT'));
   assert.throws(() => identityFromCertificate('nope'), code('ERR_PKI_INVALID_CERT'));
+  assert.throws(() => identityFromCertificate({} as never), (e: unknown) => code('ERR_PKI_INVALID_CERT')(e) && /no client certificate/.test((e as Error).message));
   assert.throws(() => identityFromCertificate(Buffer.from([0x30, 0x03, 1, 2, 3])), code('ERR_PKI_INVALID_CERT'));
   assert.throws(() => identityFromCertificate(Buffer.alloc(70_000)), code('ERR_PKI_TOO_LARGE'));
 });
