@@ -3,3 +3,4 @@
 # bench/RESULTS.md with the command used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash bench/age/run.sh
