@@ -18,8 +18,7 @@
  *   driver = "sqlite"   path = "data/ward.db"     |   driver = "postgres"   url = "postgres://..."
  *   [keys]
  *   provider = "file"   path = "master.key"
- *   [audit]
- *   path = "data/audit.jsonl"              optional JSON-lines copy of each audit record
+ *   (no [audit] table: the hash-chained audit log lives in the store and has no settings)
  *   [client]
  *   server   = "https://localhost:8443"   or a list, tried in order (failover)
  *   identity = "admin"                     identity directory (key.pem, cert.pem, ca.pem)
@@ -65,7 +64,6 @@ export interface WardConfig {
   ca: { cert: string; key: string | undefined };
   storage: StorageConfig;
   keys: { provider: 'file'; path: string };
-  audit: { path: string | undefined };
   /** `servers` are origins (`https://host:port`); `identity` an absolute identity directory. */
   client: { servers: string[]; identity: string };
 }
@@ -187,7 +185,7 @@ export function parseConfig(text: string, path: string): WardConfig {
     const what = e instanceof Error ? e.message.split('\n')[0]!.toLowerCase() : 'invalid TOML';
     throw new WardError('ERR_CONFIG', `${file}${where}: ${what}`, { cause: e });
   }
-  const root = new Section('', doc, file, ['server', 'ca', 'storage', 'keys', 'audit', 'client']);
+  const root = new Section('', doc, file, ['server', 'ca', 'storage', 'keys', 'client']);
 
   const server = root.sub('server', ['listen', 'health_listen', 'trust_domain', 'allow_sources', 'deny_sources', 'tls']);
   const tls = server.sub('tls', ['cert', 'key', 'client_ca']);
@@ -221,9 +219,6 @@ export function parseConfig(text: string, path: string): WardConfig {
   const provider = keys.string('provider', 'file');
   if (provider !== 'file') throw bad('keys.provider', `unknown provider ${JSON.stringify(provider)} (expected "file")`, file);
 
-  const audit = root.sub('audit', ['path']);
-  const auditPath = audit.string('path', '');
-
   const client = root.sub('client', ['server', 'identity']);
   const servers = client.strings('server', [DEFAULTS.clientServer]).map((s) => checkServerUrl(s, 'client.server', file));
   if (servers.length === 0) throw bad('client.server', 'needs at least one URL', file);
@@ -246,7 +241,6 @@ export function parseConfig(text: string, path: string): WardConfig {
     ca: { cert: at(ca.string('cert', DEFAULTS.caCert)), key: caKey === '' ? undefined : at(caKey) },
     storage: storageConfig,
     keys: { provider, path: at(keys.string('path', DEFAULTS.masterKey)) },
-    audit: { path: auditPath === '' ? undefined : at(auditPath) },
     client: { servers, identity: at(client.string('identity', DEFAULTS.adminIdentity)) },
   };
 }
@@ -336,10 +330,9 @@ path = ${q(DEFAULTS.sqlitePath)}
 provider = "file"
 path = ${q(DEFAULTS.masterKey)}
 
-[audit]
-# Every access, granted or denied, is recorded in the store's hash-chained audit log
-# (ward audit tail, ward audit verify). Optionally also append each record as a JSON line here:
-# path = "data/audit.jsonl"
+# Audit: every access, granted or denied, is recorded in the store's append-only, hash-chained
+# audit log (ward audit tail, ward audit verify); a read fails if its record cannot be written.
+# It needs no settings here.
 
 [client]
 # Used by operator commands (ward secret, ward cert, ...) run inside this directory.

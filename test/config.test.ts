@@ -24,7 +24,6 @@ test('the template ward init writes parses to the defaults, paths resolved again
     ca: { cert: '/srv/ward/ca/ca.crt', key: '/srv/ward/ca/ca.key' },
     storage: { driver: 'sqlite', path: '/srv/ward/data/ward.db' },
     keys: { provider: 'file', path: '/srv/ward/master.key' },
-    audit: { path: undefined },
     client: { servers: ['https://localhost:8443'], identity: '/srv/ward/admin' },
   });
 });
@@ -57,8 +56,6 @@ url = "postgres://ward@db/ward"
 [keys]
 provider = "file"
 path = "../keys/master.key"
-[audit]
-path = "audit.jsonl"
 [client]
 server = ["https://a.example:8443/", "https://b.example"]
 identity = "/etc/ward/id"
@@ -73,7 +70,6 @@ identity = "/etc/ward/id"
   assert.deepEqual(c.ca, { cert: join(dir, 'c.crt'), key: undefined });
   assert.deepEqual(c.storage, { driver: 'postgres', url: 'postgres://ward@db/ward' });
   assert.equal(c.keys.path, join(process.cwd(), 'keys/master.key'));
-  assert.equal(c.audit.path, join(dir, 'audit.jsonl'));
   assert.deepEqual(c.client, { servers: ['https://a.example:8443', 'https://b.example'], identity: '/etc/ward/id' });
 });
 
@@ -103,7 +99,7 @@ const refused: [string, RegExp][] = [
   ['[client]\nserver = "https://localhost/v1"', /client\.server: .* must be https/],
   ['[client]\nserver = "not a url"', /client\.server: invalid URL/],
   ['[client]\nserver = []', /client\.server: needs at least one/],
-  ['[audit]\npath = 5', /audit\.path: must be a string/],
+  ['[audit]\npath = "a"', /audit: unknown key/],
 ];
 
 for (const [text, pattern] of refused) {
