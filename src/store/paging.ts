@@ -5,6 +5,7 @@
  * added or removed between pages.
  */
 import { WardError } from '../errors.ts';
+import { isSegment } from './paths.ts';
 import type { SecretRef } from './types.ts';
 
 export const DEFAULT_PAGE_LIMIT = 100;
@@ -29,9 +30,28 @@ export function decodeCursor(cursor: string): SecretRef {
   } catch (e) {
     throw new WardError('ERR_API_BAD_REQUEST', 'invalid page cursor', { cause: e });
   }
-  if (!Array.isArray(parsed) || parsed.length !== 3 || !parsed.every((p) => typeof p === 'string')) {
+  if (!Array.isArray(parsed) || parsed.length !== 3 || !parsed.every(isSegment)) {
     throw new WardError('ERR_API_BAD_REQUEST', 'invalid page cursor');
   }
   const [app, env, name] = parsed as [string, string, string];
   return { app, env, name };
+}
+
+/**
+ * Where a filtered listing resumes. `prefix` holds the values the filter fixes, in key order
+ * (app, or app and env); the query is then equality on that index prefix plus `bound`: a lower
+ * bound (exclusive) on the remaining key columns, empty for none. Null: the cursor lies past
+ * every row the filter can match, so the page is empty.
+ */
+export function resumeAfter(prefix: readonly string[], after: SecretRef | null): { bound: string[] } | null {
+  if (after === null) return { bound: [] };
+  const key = [after.app, after.env, after.name];
+  for (let i = 0; i < prefix.length; i++) {
+    const k = key[i] as string;
+    const p = prefix[i] as string;
+    // segments are ASCII, so code-unit order is SQLite's BINARY (byte) order
+    if (k < p) return { bound: [] };
+    if (k > p) return null;
+  }
+  return { bound: key.slice(prefix.length) };
 }

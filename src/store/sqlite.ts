@@ -34,7 +34,7 @@ import { assertAuditInput, chainAuditRecords, GENESIS_HASH } from './audit-chain
 import type { AuditAnchor } from './audit-chain.ts';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.ts';
 import { Mutex } from './mutex.ts';
-import { clampLimit, decodeCursor, encodeCursor } from './paging.ts';
+import { clampLimit, decodeCursor, encodeCursor, resumeAfter } from './paging.ts';
 import { assertSegments, formatSecretPath } from './paths.ts';
 import type {
   AuditInput,
@@ -281,6 +281,32 @@ export const SQL = {
   consumeToken: 'UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING *',
 } as const;
 
+/**
+ * The listing query: equality on the (app[, env]) prefix the filter fixes, then a keyset range on
+ * the remaining key columns, so each page is one primary-key range scan. Null: nothing to list.
+ */
+export function listSecretsSql(query: ListSecretsQuery, limit: number): { sql: string; params: (string | number)[] } | null {
+  const { app, env, includeDeleted = false, cursor } = query;
+  const prefix = app === undefined ? [] : env === undefined ? [app] : [app, env];
+  const resume = resumeAfter(prefix, cursor == null ? null : decodeCursor(cursor));
+  if (resume === null) return null;
+  const keys = ['app', 'env', 'name'];
+  const where = prefix.map((_, i) => `${keys[i]} = ?`);
+  const params: (string | number)[] = [...prefix];
+  if (resume.bound.length > 0) {
+    where.push(`(${keys.slice(prefix.length).join(', ')}) > (${resume.bound.map(() => '?').join(', ')})`);
+    params.push(...resume.bound);
+  }
+  if (app === undefined && env !== undefined) {
+    where.push('env = ?');
+    params.push(env);
+  }
+  if (!includeDeleted) where.push('deleted_at IS NULL');
+  params.push(limit);
+  const filter = where.length > 0 ? `WHERE ${where.join(' AND ')} ` : '';
+  return { sql: `SELECT * FROM secrets ${filter}ORDER BY app, env, name LIMIT ?`, params };
+}
+
 interface AuditJob {
   entries: AuditInput[];
   resolve: (records: AuditRecord[]) => void;
@@ -493,25 +519,13 @@ export class SqliteStore implements Store {
   }
 
   listSecrets(query: ListSecretsQuery): Promise<Page<SecretMeta>> {
-    const { app, env, includeDeleted = false, cursor } = query;
-    if (app !== undefined) assertSegments(app);
-    if (env !== undefined) assertSegments(env);
+    if (query.app !== undefined) assertSegments(query.app);
+    if (query.env !== undefined) assertSegments(query.env);
     const limit = clampLimit(query.limit);
     return this.#read(() => {
-      const after = cursor == null ? { app: '', env: '', name: '' } : decodeCursor(cursor);
-      const where = ['(app, env, name) > (?, ?, ?)'];
-      const params: (string | number)[] = [after.app, after.env, after.name];
-      if (app !== undefined) {
-        where.push('app = ?');
-        params.push(app);
-      }
-      if (env !== undefined) {
-        where.push('env = ?');
-        params.push(env);
-      }
-      if (!includeDeleted) where.push('deleted_at IS NULL');
-      params.push(limit + 1);
-      const rows = this.#q(`SELECT * FROM secrets WHERE ${where.join(' AND ')} ORDER BY app, env, name LIMIT ?`).all(...params);
+      const q = listSecretsSql(query, limit + 1);
+      if (q === null) return { items: [], next: null };
+      const rows = this.#q(q.sql).all(...q.params);
       const items = rows.slice(0, limit).map(secretMeta);
       const last = items.at(-1);
       return { items, next: rows.length > limit && last !== undefined ? encodeCursor(last) : null };

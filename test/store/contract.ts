@@ -280,7 +280,15 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: Co
         assert.equal((await s.listSecrets({ limit: 10_000 })).items.length, 24);
         assert.equal((await s.listSecrets({})).items.length, 24);
 
+        // a cursor from another listing: before the filtered range starts from the top, past it is empty
+        const fromA1 = (await s.listSecrets({ app: 'a1', limit: 1 })).next;
+        assert.equal((await s.listSecrets({ app: 'a2', env: 'dev', cursor: fromA1 })).items.length, 6);
+        const fromA2 = (await s.listSecrets({ app: 'a2', limit: 1 })).next;
+        assert.deepEqual(await s.listSecrets({ app: 'a1', cursor: fromA2 }), { items: [], next: null });
+        assert.equal((await s.listSecrets({ app: 'a2', env: 'dev', cursor: fromA2 })).items.length, 5);
+
         await rejectsWith(s.listSecrets({ cursor: 'not a cursor!' }), 'ERR_API_BAD_REQUEST');
+        await rejectsWith(s.listSecrets({ cursor: Buffer.from('["a","b","../c"]').toString('base64url') }), 'ERR_API_BAD_REQUEST');
         await rejectsWith(s.listSecrets({ cursor: Buffer.from('{"a":1}').toString('base64url') }), 'ERR_API_BAD_REQUEST');
       });
 

@@ -8,9 +8,10 @@ import { DatabaseSync } from 'node:sqlite';
 import { WardError } from '../../src/errors.ts';
 import { readAllAudit, verifyAuditChain } from '../../src/store/audit-chain.ts';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/migrations.ts';
-import { openSqliteStore, SQL } from '../../src/store/sqlite.ts';
+import { encodeCursor } from '../../src/store/paging.ts';
+import { listSecretsSql, openSqliteStore, SQL } from '../../src/store/sqlite.ts';
 import type { SqliteStore } from '../../src/store/sqlite.ts';
-import type { Store } from '../../src/store/types.ts';
+import type { ListSecretsQuery, Store } from '../../src/store/types.ts';
 import { auditEntry, put, storeContract } from './contract.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ward-store-'));
@@ -98,6 +99,22 @@ describe('SqliteStore specifics', () => {
     assert.ok(plan.some((d) => /^SEARCH s USING PRIMARY KEY \(app=\? AND env=\?\)/.test(d)), plan.join('\n'));
     assert.ok(plan.some((d) => /^SEARCH v USING PRIMARY KEY \(app=\? AND env=\? AND name=\? AND version=\?\)/.test(d)), plan.join('\n'));
     assert.ok(!plan.some((d) => /SCAN|TEMP B-TREE/.test(d)), plan.join('\n'));
+  });
+
+  test('every page of a listing is one primary-key range scan', async () => {
+    const path = freshPath();
+    await (await openSqliteStore(path)).close();
+    const cursor = encodeCursor({ app: 'a', env: 'e', name: 'n' });
+    const plan = (query: ListSecretsQuery) => raw(path, (db) => {
+      const q = listSecretsSql(query, 10);
+      assert.ok(q !== null);
+      return db.prepare(`EXPLAIN QUERY PLAN ${q.sql}`).all(...q.params).map((r) => String(r.detail)).join('\n');
+    });
+    assert.equal(plan({ cursor }), 'SEARCH secrets USING PRIMARY KEY ((app,env,name)>(?,?,?))');
+    assert.equal(plan({ app: 'a', cursor }), 'SEARCH secrets USING PRIMARY KEY (app=? AND (env,name)>(?,?))');
+    assert.equal(plan({ app: 'a', env: 'e', cursor }), 'SEARCH secrets USING PRIMARY KEY (app=? AND env=? AND name>?)');
+    assert.equal(plan({ app: 'a', env: 'e' }), 'SEARCH secrets USING PRIMARY KEY (app=? AND env=?)');
+    assert.equal(listSecretsSql({ app: 'a', cursor: encodeCursor({ app: 'b', env: 'e', name: 'n' }) }, 10), null);
   });
 
   test('destroy leaves no copy of the sealed bytes in the database file or its WAL', async () => {
