@@ -17,7 +17,8 @@
  *   place only when complete and, when decrypting, when every block has authenticated; on any
  *   failure or abort the temporary file is removed. Files finished before a failure stay.
  * - Destination files without a source are left alone (like `rclone copy`, not `rclone sync`).
- * - Memory is flat: each of the `jobs` files in flight owns one input and one output block buffer.
+ * - Memory is flat: each of the `jobs` files in flight owns one input and one output buffer of
+ *   BATCH blocks.
  */
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readdir, realpath, rename, rm, chmod, utimes, type FileHandle } from 'node:fs/promises';
@@ -68,6 +69,8 @@ export interface TreeResult {
 const TEMP_PREFIX = '.ward-tmp-';
 const MTIME_WINDOW_MS = 1;
 const MODE_BITS = 0o777;
+/** Blocks per read and write: fewer system calls and promise turns per byte (256 KiB a batch). */
+const BATCH = 4;
 
 interface FileJob {
   from: string;
@@ -267,13 +270,15 @@ function encryptWorker(keys: RcloneKeys, signal: AbortSignal, warn: (m: string) 
       let total = 0;
       for (;;) {
         signal.throwIfAborted();
-        const n = await readFull(src, bufs.input, BLOCK_DATA);
-        if (n > 0) pending += sealer.seal(bufs.input.subarray(0, n), bufs.output.subarray(pending));
+        const n = await readFull(src, bufs.input, BATCH * BLOCK_DATA);
+        for (let off = 0; off < n; off += BLOCK_DATA) {
+          pending += sealer.seal(bufs.input.subarray(off, Math.min(n, off + BLOCK_DATA)), bufs.output.subarray(pending));
+        }
         if (pending > 0) await writeAll(tmp, bufs.output, pending);
         pending = 0;
         total += n;
         step(n);
-        if (n < BLOCK_DATA) break;
+        if (n < BATCH * BLOCK_DATA) break;
       }
       if (total !== job.size) warn(`${job.rel} changed while it was being encrypted`);
     } finally {
@@ -291,24 +296,26 @@ function decryptWorker(keys: RcloneKeys, signal: AbortSignal, verified: { value:
       opener.header(bufs.input.subarray(0, await readFull(src, bufs.input, HEADER_BYTES)));
       for (;;) {
         signal.throwIfAborted();
-        const n = await readFull(src, bufs.input, BLOCK_BYTES);
+        const n = await readFull(src, bufs.input, BATCH * BLOCK_BYTES);
         if (n === 0) break;
-        let m: number;
-        try {
-          m = opener.open(bufs.input.subarray(0, n), bufs.output);
-        } catch (e) {
-          if (isWardError(e) && e.code === 'ERR_RCLONE_BLOCK' && !verified.value) {
-            throw new WardError('ERR_RCLONE_WRONG_PASSWORD', 'decryption failed: wrong password or salt, or tampered data', {
-              cause: e,
-              hint: 'check --password-file and --salt-file (rclone password2)',
-            });
+        let m = 0;
+        for (let off = 0; off < n; off += BLOCK_BYTES) {
+          try {
+            m += opener.open(bufs.input.subarray(off, Math.min(n, off + BLOCK_BYTES)), bufs.output.subarray(m));
+          } catch (e) {
+            if (isWardError(e) && e.code === 'ERR_RCLONE_BLOCK' && !verified.value) {
+              throw new WardError('ERR_RCLONE_WRONG_PASSWORD', 'decryption failed: wrong password or salt, or tampered data', {
+                cause: e,
+                hint: 'check --password-file and --salt-file (rclone password2)',
+              });
+            }
+            throw e;
           }
-          throw e;
+          verified.value = true;
         }
-        verified.value = true;
         await writeAll(tmp, bufs.output, m);
         step(m);
-        if (n < BLOCK_BYTES) break;
+        if (n < BATCH * BLOCK_BYTES) break;
       }
     } finally {
       opener.dispose();
@@ -353,7 +360,7 @@ async function run(direction: Direction, src: string, dst: string, opts: TreeOpt
   let next = 0;
   let failure: unknown;
   const slot = async (): Promise<void> => {
-    const bufs: Buffers = { input: Buffer.alloc(BLOCK_BYTES), output: Buffer.alloc(HEADER_BYTES + BLOCK_BYTES) };
+    const bufs: Buffers = { input: Buffer.alloc(BATCH * BLOCK_BYTES), output: Buffer.alloc(HEADER_BYTES + BATCH * BLOCK_BYTES) };
     while (failure === undefined && next < p.files.length) {
       const job = p.files[next++]!;
       try {
