@@ -246,6 +246,15 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     await protectedApi.register(watchRoutes, { prefix: '/v1' });
   });
 
+  // Drain: long-polls answer now; requests in flight finish (with their audit records) before
+  // fastify's own close completes and the onClose hook below runs.
+  app.addHook('preClose', async () => {
+    auditor.stopWaiting();
+    // A keep-alive connection that finishes its last request while we drain would otherwise stay
+    // open until its idle timeout: close such connections as they become idle.
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    app.server.once('close', () => clearInterval(sweep));
+  });
   app.addHook('onClose', async () => {
     await auditor.close();
     vault.close();

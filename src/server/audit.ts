@@ -23,6 +23,8 @@ export interface Auditor {
    * {@link AUDIT_READ} (so tailing the log does not wake itself with its own records), or after `ms`.
    */
   waitForNewer(after: number, ms: number, signal?: AbortSignal): Promise<void>;
+  /** Ends every wait of {@link waitForNewer} now and makes later ones return at once (drain). */
+  stopWaiting(): void;
   /** Waits for every pending record; later records are refused. */
   close(): Promise<void>;
 }
@@ -30,6 +32,7 @@ export interface Auditor {
 export function createAuditor(store: Pick<Store, 'appendAudit'>, options: { onError?: (e: unknown) => void } = {}): Auditor {
   const pending = new Set<Promise<unknown>>();
   let closed = false;
+  let draining = false;
   let lastSeq = 0;
   const watchers = new Set<() => void>();
 
@@ -53,7 +56,7 @@ export function createAuditor(store: Pick<Store, 'appendAudit'>, options: { onEr
     },
     depth: () => pending.size,
     waitForNewer(after, ms, signal) {
-      if (lastSeq > after || closed) return Promise.resolve();
+      if (lastSeq > after || draining) return Promise.resolve();
       return new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
@@ -62,16 +65,20 @@ export function createAuditor(store: Pick<Store, 'appendAudit'>, options: { onEr
           resolve();
         };
         const wake = () => {
-          if (lastSeq > after || closed) done();
+          if (lastSeq > after || draining) done();
         };
         const timer = setTimeout(done, ms);
         watchers.add(wake);
         signal?.addEventListener('abort', done, { once: true });
       });
     },
-    async close() {
-      closed = true;
+    stopWaiting() {
+      draining = true;
       for (const wake of watchers) wake();
+    },
+    async close() {
+      this.stopWaiting();
+      closed = true;
       await Promise.allSettled([...pending]);
     },
   };
