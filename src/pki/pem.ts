@@ -41,7 +41,8 @@ export function decodePem(text: string | Buffer, code: WardErrorCode, maxBytes =
     blocks.push({ label: m[1]!, der });
     last = m.index + m[0].length;
   }
-  if (s.slice(last).trim() !== '') throw new WardError(code, blocks.length ? 'unexpected text after PEM block' : 'no PEM block found');
+  if (blocks.length === 0) throw new WardError(code, 'no PEM block found');
+  if (s.slice(last).trim() !== '') throw new WardError(code, 'unexpected text after PEM block');
   return blocks;
 }
 
