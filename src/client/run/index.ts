@@ -17,7 +17,7 @@ import { WardError } from '../../errors.ts';
 import { REFERENCE, buildEnv, inheritedRefs, type FetchedSecret } from './env.ts';
 import { handOver, resolveCommand } from './exec.ts';
 import { openFilesDir, parseTemplateSpec, writeFiles, type TemplateSpec } from './files.ts';
-import { Supervisor, type OnChange } from './supervise.ts';
+import type { OnChange } from './supervise.ts';
 import { templateRefs } from './template.ts';
 import { retry } from '../wait.ts';
 import { WardClient, workloadOf, type Secret, type SecretSet } from '../ward-client.ts';
@@ -176,6 +176,8 @@ export async function runWard(o: RunOptions): Promise<number> {
     return handOver(path, o.command, first.env);
   }
 
+  // only --watch needs child processes; the hand-over path does not load them
+  const { Supervisor } = await import('./supervise.ts');
   const abort = new AbortController();
   const supervisor = new Supervisor({
     path,
