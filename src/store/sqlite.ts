@@ -76,8 +76,16 @@ const SQLITE_IOERR = 10;
 const SQLITE_CORRUPT = 11;
 const SQLITE_FULL = 13;
 const SQLITE_CANTOPEN = 14;
-const SQLITE_CONSTRAINT = 19;
 const SQLITE_NOTADB = 26;
+
+// Extended codes: a duplicate key (as opposed to a failed CHECK, which is a bug).
+const SQLITE_CONSTRAINT_PRIMARYKEY = 1555;
+const SQLITE_CONSTRAINT_UNIQUE = 2067;
+
+function isDuplicateKey(e: unknown): boolean {
+  const errcode = (e as { errcode?: unknown } | null)?.errcode;
+  return errcode === SQLITE_CONSTRAINT_PRIMARYKEY || errcode === SQLITE_CONSTRAINT_UNIQUE;
+}
 
 function sqliteCode(e: unknown): number | undefined {
   const errcode = (e as { errcode?: unknown } | null)?.errcode;
@@ -306,6 +314,8 @@ export function listSecretsSql(query: ListSecretsQuery, limit: number): { sql: s
   const filter = where.length > 0 ? `WHERE ${where.join(' AND ')} ` : '';
   return { sql: `SELECT * FROM secrets ${filter}ORDER BY app, env, name LIMIT ?`, params };
 }
+
+const CERT_ROLES = new Set<string>(['admin', 'workload', 'server']);
 
 interface AuditJob {
   entries: AuditInput[];
@@ -618,13 +628,14 @@ export class SqliteStore implements Store {
 
   /** @throws WardError ERR_API_CONFLICT when the serial is already recorded. */
   recordCertificate(c: CertificateRecord): Promise<void> {
+    if (!CERT_ROLES.has(c.role)) throw new TypeError('role must be admin, workload or server');
     return this.#write(() => {
       try {
         this.#q(SQL.insertCertificate).run(
           c.serial, c.name, c.spiffeId, c.app, c.env, c.role, c.notBefore, c.notAfter, c.fingerprint, c.issuedAt, c.revokedAt,
         );
       } catch (e) {
-        if (sqliteCode(e) === SQLITE_CONSTRAINT) throw new WardError('ERR_API_CONFLICT', `certificate serial ${c.serial} already recorded`, { cause: e });
+        if (isDuplicateKey(e)) throw new WardError('ERR_API_CONFLICT', `certificate serial ${c.serial} already recorded`, { cause: e });
         throw e;
       }
     });
@@ -726,7 +737,7 @@ export class SqliteStore implements Store {
       try {
         this.#q(SQL.putToken).run(t.hash, t.app, t.env, JSON.stringify(t.cidrs), t.expiresAt, t.createdAt, t.createdBy, t.usedAt);
       } catch (e) {
-        if (sqliteCode(e) === SQLITE_CONSTRAINT) throw new WardError('ERR_API_CONFLICT', 'enrolment token already exists', { cause: e });
+        if (isDuplicateKey(e)) throw new WardError('ERR_API_CONFLICT', 'enrolment token already exists', { cause: e });
         throw e;
       }
     });

@@ -554,6 +554,7 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: Co
         await s.recordCertificate(cert('0b', 'web-2', 200));
         await s.recordCertificate(cert('0c', 'web-1', 300));
         await rejectsWith(s.recordCertificate(cert('0a', 'again', 400)), 'ERR_API_CONFLICT');
+        await misuse(() => s.recordCertificate({ ...cert('0d', 'x', 1), role: 'root' as 'admin' }));
         assert.deepEqual((await s.listCertificates()).map((c) => c.serial), ['0a', '0b', '0c']);
         assert.deepEqual(await s.getCertificate('0b'), cert('0b', 'web-2', 200));
         assert.equal((await s.getCertificate('web-1'))?.serial, '0c', 'a name means its newest certificate');
