@@ -4,7 +4,8 @@ import { WardError } from '../../src/errors.ts';
 import { parseCertName, parseOperation, parsePolicyName, parseRole, parseScope, parseSecretPath, parseTtl, parseVersion } from '../../src/cli/operator/parse.ts';
 import { parsePolicyFile } from '../../src/cli/operator/policy.ts';
 import { formatTime, renderTable } from '../../src/cli/operator/format.ts';
-import { formatRecord } from '../../src/cli/operator/audit.ts';
+import { formatRecord, lastSeq } from '../../src/cli/operator/audit.ts';
+import type { WardAdminClient } from '../../src/client/admin.ts';
 
 const usage = (e: unknown) => e instanceof WardError && e.code === 'ERR_USAGE' && e.exitCode === 2;
 
@@ -67,4 +68,20 @@ test('output: UTC times to the second, aligned tables, control characters neutra
   assert.equal(renderTable(['A', 'LONGER'], [['xxxx', 'y'], ['z', 'w\x1b[2J']]), 'A     LONGER\nxxxx  y\nz     w?[2J');
   const line = formatRecord({ seq: 7, time: 0, identity: 'spiffe://w/admin/a', source: '127.0.0.1', operation: 'secret.read', path: 'a/b/c', outcome: 'granted', detail: 'version=1\n' });
   assert.equal(line, '#7 1970-01-01T00:00:00Z granted secret.read a/b/c by spiffe://w/admin/a from 127.0.0.1 (version=1?)');
+});
+
+test('audit tail finds the last sequence number with few probes, for any log length', async () => {
+  for (const total of [1000, 1001, 1999, 2000, 2001, 3000, 7000, 12345, 100_000]) {
+    let probes = 0;
+    const client = {
+      readAudit: async ({ after = 0, limit = 100 }: { after?: number; limit?: number }) => {
+        probes++;
+        const records = [];
+        for (let seq = after + 1; seq <= Math.min(total, after + limit); seq++) records.push({ seq });
+        return records;
+      },
+    } as unknown as WardAdminClient;
+    assert.equal(await lastSeq(client, 1000), total, `total ${total}`);
+    assert.ok(probes <= 2 * Math.ceil(Math.log2(total)) + 2, `${probes} probes for ${total}`);
+  }
 });

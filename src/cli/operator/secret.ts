@@ -132,6 +132,8 @@ export async function getSecret(pathText: string, opts: ContextFlags & { version
     }
     // the raw bytes, exactly as stored (a value may be binary): asked for explicitly, so to stdout
     await new Promise<void>((resolve, reject) => process.stdout.write(s.value, (e) => (e ? reject(e) : resolve())));
+    // on a terminal, end the line without changing what stdout carries
+    if (isatty(1) && s.value.at(-1) !== 0x0a) process.stderr.write('\n');
   } finally {
     s.value.fill(0);
   }
