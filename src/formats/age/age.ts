@@ -135,7 +135,9 @@ export interface DecryptOptions {
 /** The binary decryptor: header, nonce, then STREAM. */
 class BinaryDecryptor implements Transformer {
   readonly #identities: readonly Identity[];
+  // Phases: header bytes (until parsed), then nonce bytes (until 16), then STREAM.
   #headerBytes: Buffer | null = Buffer.alloc(0);
+  #fileKey: Buffer | null = null;
   #nonce: Buffer | null = Buffer.alloc(0);
   #stream: StreamDecryptor | null = null;
 
@@ -152,8 +154,7 @@ class BinaryDecryptor implements Transformer {
       if (parsed === null) return;
       const rest = this.#headerBytes.subarray(parsed.length);
       this.#headerBytes = null;
-      const fileKey = await unwrapFileKey(parsed.header, this.#identities);
-      this.#fileKey = fileKey;
+      this.#fileKey = await unwrapFileKey(parsed.header, this.#identities);
       data = Buffer.from(rest);
     }
     if (this.#nonce !== null) {
@@ -167,8 +168,6 @@ class BinaryDecryptor implements Transformer {
     }
     this.#stream!.push(data, out);
   }
-
-  #fileKey: Buffer | null = null;
 
   async finish(out: Buffer[]): Promise<void> {
     if (this.#headerBytes !== null) {
