@@ -42,6 +42,9 @@ function collect(value: string, previous: string[] | undefined): string[] {
 /** Declares --server, --identity and --config on a command group; its subcommands inherit them. */
 export function addContextOptions(cmd: Command): Command {
   return cmd
+    // these options stay valid after the subcommand (`ward secret get X --server URL`) even if
+    // the program itself turns on positional options
+    .enablePositionalOptions(false)
     .option('--server <url>', 'server URL, https://HOST:PORT (repeat for failover; default: $WARD_SERVER, then [client] server in ward.toml)', collect)
     .option('--identity <dir>', 'identity directory with key.pem, cert.pem, ca.pem (default: $WARD_IDENTITY, then the deployment\'s admin/)')
     .option('--config <path>', 'the deployment\'s ward.toml or its directory (default: $WARD_CONFIG, ./ward.toml or a parent\'s, ./ward/ward.toml)');
