@@ -95,9 +95,11 @@ function resolveSpiffeId(o: IssueOptions, trustDomain: string): string | undefin
 /**
  * Issues a certificate signed by `ca`.
  * @throws WardError ERR_USAGE (bad names or ttl), ERR_PKI_INVALID_SPIFFE_ID, ERR_PKI_INVALID_CSR,
- *   ERR_PKI_TOO_LARGE, ERR_PKI_INVALID_CERT (bad CA or key); TypeError on misuse
+ *   ERR_PKI_TOO_LARGE, ERR_PKI_INVALID_CERT (bad CA or key), ERR_PKI_UNTRUSTED (CA expired);
+ *   TypeError on misuse
  */
 export async function issueCertificate(o: IssueOptions): Promise<IssuedCertificate> {
+  if (!['server', 'admin', 'workload'].includes(o.role)) throw new TypeError('issueCertificate: role must be "server", "admin" or "workload"');
   if ((o.publicKey === undefined) === (o.csr === undefined)) throw new TypeError('issueCertificate: give exactly one of publicKey and csr');
   const ca = loadCA(o.ca.certPem, o.ca.keyPem);
   const caCert = parseCertificate(ca.certPem);

@@ -161,4 +161,7 @@ test('issueCertificate refuses bad input', async () => {
   await assert.rejects(issueCertificate({ ...base, role: 'server', name: 's' }), TypeError);
   await assert.rejects(issueCertificate({ ...base, role: 'workload', name: 'i' }), TypeError);
   await assert.rejects(issueCertificate({ ca, role: 'admin', name: 'a' }), TypeError);
+  await assert.rejects(issueCertificate({ ...base, role: 'client' as 'admin', name: 'a' }), TypeError);
+  const expired = await createCA({ trustDomain: 'ward.local', ttl: 3_600_000, now: new Date(Date.now() - 2 * 3_600_000) });
+  await assert.rejects(issueCertificate({ ca: expired, role: 'admin', name: 'a', publicKey: key.publicKeyPem }), code('ERR_PKI_UNTRUSTED'));
 });
