@@ -4,3 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash bench/age/run.sh
+bash bench/dir/run.sh
+node bench/run/run.bench.ts
