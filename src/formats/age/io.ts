@@ -102,10 +102,15 @@ export function streamSource(stream: Readable): ByteSource {
   };
 }
 
-/** Adapts a Node Writable, waiting for 'drain' when it asks for it. */
+/** Adapts a Node Writable, waiting for 'drain' when it asks for it; its errors (EPIPE) reject. */
 export function streamSink(stream: Writable): ByteSink {
+  let failed: Error | null = null;
+  stream.on('error', (e: Error) => {
+    failed = e;
+  });
   return {
     async write(chunks) {
+      if (failed) throw failed;
       let ok = true;
       for (const c of chunks) ok = stream.write(c) && ok;
       if (!ok) {
@@ -142,7 +147,10 @@ export async function pump(source: ByteSource, t: Transformer, sink: ByteSink): 
       failure = e ?? new Error('transform failed');
     }
     await writing;
-    if (out.length > 0) writing = sink.write(out);
+    if (out.length > 0) {
+      writing = sink.write(out);
+      writing.catch(() => {}); // handled by the next await; avoids an unhandled rejection meanwhile
+    }
     if (failure !== null) {
       await writing;
       throw failure;
