@@ -140,3 +140,15 @@ test('watch falls back to polling the batch read on a server without the watch r
   }
   assert.ok(logs.some((l) => /polling instead/.test(l)));
 });
+
+test('fromEnv: WARD_SERVER and WARD_IDENTITY', async () => {
+  const c = WardClient.fromEnv({ WARD_SERVER: `https://127.0.0.1:1,${url()}`, WARD_IDENTITY: identityDir });
+  try {
+    assert.deepEqual(c.servers, ['https://127.0.0.1:1', url()]);
+    assert.equal((await c.whoami()).spiffeId, 'spiffe://ward.test/app/shop/env/prod/web-1');
+  } finally {
+    c.close();
+  }
+  assert.throws(() => WardClient.fromEnv({ WARD_SERVER: url() }), { code: 'ERR_USAGE' });
+  assert.throws(() => WardClient.fromEnv({ WARD_IDENTITY: identityDir }), { code: 'ERR_USAGE' });
+});
