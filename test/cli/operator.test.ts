@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DatabaseSync } from 'node:sqlite';
 import { BIN, cleanEnv, freePort, initDeployment, startWardServer, type Deployment, type RunningServer } from '../client/deployment.ts';
 import { makePki } from '../client/fixtures.ts';
@@ -148,6 +149,14 @@ describe('ward cert, policy and a workload', () => {
     fails(['cert', 'issue', 'web-2', '--app', 'shop', '--env', 'prod', '--role', 'root'], 2, 'ERR_USAGE');
   });
 
+  test('an admin certificate issued by the admin works as an admin identity', () => {
+    const ops = join(dep.root, 'ops');
+    const issued = JSON.parse(ok(['cert', 'issue', 'ops', '--role', 'admin', '--out', ops, '--json']).out) as { spiffeId: string };
+    assert.equal(issued.spiffeId, 'spiffe://ward.local/admin/ops');
+    fails(['cert', 'issue', 'ops2', '--role', 'admin', '--app', 'shop'], 2, 'ERR_USAGE');
+    assert.match(ok(['cert', 'ls'], { env: { WARD_IDENTITY: ops } }).out, /^ops\s+admin\s+spiffe:\/\/ward\.local\/admin\/ops\s/m);
+  });
+
   test('cert ls lists it', () => {
     const lines = ok(['cert', 'ls']).out.split('\n');
     assert.match(lines[0]!, /^NAME\s+ROLE\s+SPIFFE ID\s+SERIAL\s+EXPIRES\s+STATUS$/);
@@ -283,5 +292,21 @@ describe('finding the server', () => {
     chmodSync(join(id, 'key.pem'), 0o644);
     const r = fails(['secret', 'ls', '--identity', id], 8, 'ERR_KEY_INSECURE_PERMISSIONS');
     assert.match(r.err, /hint: chmod 600/);
+  });
+});
+
+describe('quick start', () => {
+  test('examples/quickstart.sh runs from the repository and cleans up after itself', () => {
+    const dir = join(dep.root, 'quickstart');
+    const r = spawnSync('bash', [fileURLToPath(new URL('../../examples/quickstart.sh', import.meta.url))], {
+      env: cleanEnv({ WARD_QUICKSTART_DIR: dir, NO_COLOR: '1' }),
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^correct horse battery staple$/m);
+    assert.match(r.stdout, /^DB_PASSWORD has 28 characters$/m);
+    assert.match(r.stderr, /audit log intact/);
+    assert.match(r.stderr, /== stopping the server/);
   });
 });
