@@ -5,7 +5,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync, statfsSync, writeFileSync } from 'node:fs';
@@ -116,6 +116,15 @@ test('the app sees its secrets as variables and 0400 files on tmpfs, under Ward\
   assert.equal(statfsSync(start.dir as string).type, TMPFS_MAGIC);
   const { code } = await r.exit;
   assert.equal(code, 0);
+});
+
+test('the app gets default signal dispositions, not the ones Node ignores (SIGPIPE, SIGXFSZ)', () => {
+  const r = spawnSync(process.execPath, [BIN, 'run', '--', '/bin/grep', '^SigIgn:', '/proc/self/status'], {
+    env: cleanEnv({ WARD_IDENTITY: identity, WARD_SERVER: server.url }),
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^SigIgn:\s+0+$/m);
 });
 
 test('an existing variable wins unless --override', async () => {

@@ -42,12 +42,18 @@ export function resolveCommand(command: string, pathVar: string | undefined, cwd
   throw new WardError('ERR_USAGE', `command not found: ${command}`, { hint: 'give a path, or check PATH' });
 }
 
+const RESET_SIGNALS = ['SIGPIPE', 'SIGXFSZ'] as const;
+
 /**
- * Replaces this process with `path`. Never returns.
+ * Replaces this process with `path`, with default signal dispositions. Never returns.
  * @throws WardError ERR_USAGE when execve fails (the process is then still Ward)
  */
 export function handOver(path: string, args: readonly string[], env: Record<string, string>): never {
   if (typeof process.execve !== 'function') throw new WardError('ERR_USAGE', 'this runtime cannot replace itself (process.execve needs Node.js 23.11 or later on Unix)', { hint: 'use --watch to run the app as a child' });
+  // Node ignores SIGPIPE and SIGXFSZ, and ignored signals stay ignored across execve: the app would
+  // inherit that (a pipeline in it would not end on a closed pipe). A caught signal is reset to
+  // its default by execve, so catching them here hands the app the default dispositions.
+  for (const sig of RESET_SIGNALS) process.on(sig, () => {});
   try {
     return process.execve(path, [...args], env);
   } catch (e) {
