@@ -17,13 +17,14 @@ const TMPFS_MAGIC = 0x01021994;
 // The app: prints one JSON line describing itself, then optionally stays (APP_HOLD) and reports
 // SIGHUP (re-reading its file) and SIGTERM (exit 42) as further lines.
 const APP = `
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+const fds = readdirSync('/proc/self/fd').filter((fd) => Number(fd) > 2).map((fd) => { try { return readlinkSync('/proc/self/fd/' + fd); } catch { return ''; } });
 const dir = process.env.WARD_FILES;
 const files = {};
 if (dir) for (const n of readdirSync(dir)) { const p = join(dir, n); if (statSync(p).isFile()) files[n] = { text: readFileSync(p, 'utf8'), mode: statSync(p).mode & 0o777 }; }
 const pick = (k) => process.env[k];
-console.log(JSON.stringify({ event: 'start', pid: process.pid, dir, files,
+console.log(JSON.stringify({ event: 'start', pid: process.pid, dir, files, fds,
   env: { DB_PASSWORD: pick('DB_PASSWORD'), db_url: pick('db_url'), PRESET: pick('PRESET'), REF: pick('REF'), API_KEY: pick('API_KEY'), ENCRYPTED_API_KEY: pick('ENCRYPTED_API_KEY') } }));
 process.on('SIGHUP', () => console.log(JSON.stringify({ event: 'hup', key: readFileSync(join(dir, 'tls.key'), 'utf8') })));
 process.on('SIGTERM', () => { console.log(JSON.stringify({ event: 'term' })); process.exit(42); });
@@ -100,6 +101,7 @@ test('the app sees its secrets as variables and 0400 files on tmpfs, under Ward\
   const start = await r.waitFor('start');
   // the app runs under the PID `ward run` was started with (execve, no child process)
   assert.equal(start.pid, r.child.pid);
+  assert.deepEqual((start.fds as string[]).filter((f) => f.startsWith('socket:')), [], 'no connection to the server survives the hand-over');
   const cmdline = readFileSync(`/proc/${r.child.pid}/cmdline`, 'utf8');
   assert.ok(cmdline.includes('app.mjs'));
   for (const secret of [SECRET, 'KEY-1', 'api-key-value', 'store-pw']) assert.ok(!cmdline.includes(secret), 'no plaintext in the command line');
