@@ -184,10 +184,13 @@ interface RawResponse {
 class AttemptError extends Error {
   readonly error: WardError;
   readonly mayHaveRun: boolean;
-  constructor(error: WardError, mayHaveRun: boolean) {
+  /** A kept-alive connection the server had already closed: worth one more try on a new one. */
+  readonly staleConnection: boolean;
+  constructor(error: WardError, mayHaveRun: boolean, staleConnection = false) {
     super(error.message);
     this.error = error;
     this.mayHaveRun = mayHaveRun;
+    this.staleConnection = staleConnection;
   }
 }
 
@@ -236,7 +239,7 @@ export class WardHttpClient {
         const server = this.servers[index]!;
         let res: RawResponse;
         try {
-          res = await this.attempt(server, method, target, payload, options.timeoutMs ?? this.timeoutMs);
+          res = await this.attemptOnce(server, method, target, payload, options.timeoutMs ?? this.timeoutMs);
         } catch (e) {
           const failure = e instanceof AttemptError ? e : new AttemptError(classifyNetworkError(e, server.url), true);
           failures.push(failure.error);
@@ -260,6 +263,16 @@ export class WardHttpClient {
   /** Closes idle keep-alive connections; the client cannot be used afterwards. */
   close(): void {
     this.agent.destroy();
+  }
+
+  /** One server; a read that met a kept-alive connection the server had just closed is sent once more. */
+  private async attemptOnce(server: ServerAddress, method: string, target: string, payload: Buffer | undefined, timeoutMs: number): Promise<RawResponse> {
+    try {
+      return await this.attempt(server, method, target, payload, timeoutMs);
+    } catch (e) {
+      if (e instanceof AttemptError && e.staleConnection && IDEMPOTENT.has(method)) return this.attempt(server, method, target, payload, timeoutMs);
+      throw e;
+    }
   }
 
   private attempt(server: ServerAddress, method: string, target: string, payload: Buffer | undefined, timeoutMs: number): Promise<RawResponse> {
@@ -288,9 +301,10 @@ export class WardHttpClient {
         clearTimeout(overall);
         clearTimeout(connectTimer);
         if (e instanceof AttemptError) return reject(e);
-        const reset = (e as NodeJS.ErrnoException).code === 'ECONNRESET';
+        const code = (e as NodeJS.ErrnoException).code;
+        const reset = code === 'ECONNRESET' || code === 'EPIPE';
         const error = reset && freshHandshake && !answered ? rejectedAfterHandshake(e, server.url) : classifyNetworkError(e, server.url);
-        reject(new AttemptError(error, connected));
+        reject(new AttemptError(error, connected, reset && req.reusedSocket && !answered));
       };
       const timeoutError = (what: string) => Object.assign(new Error(`${what} timed out`), { code: 'ETIMEDOUT' });
       const overall = setTimeout(() => req.destroy(timeoutError('request')), timeoutMs);

@@ -201,3 +201,21 @@ test('answers are size-bounded and requests time out', async (t) => {
   assert.match(e.message, /ETIMEDOUT/);
   assert.ok(Date.now() - started < 5000);
 });
+
+test('a read on a kept-alive connection the server has just closed is sent again on a new one; a write is not', async (t) => {
+  const p = await pki();
+  const perSocket = new WeakMap<object, number>();
+  // every connection serves one request, then drops the next one unanswered (a server closing idle connections)
+  const srv = await startServer(p, (req, res) => {
+    const n = (perSocket.get(req.socket) ?? 0) + 1;
+    perSocket.set(req.socket, n);
+    if (n > 1) req.socket.destroy();
+    else sendJson(res, 200, { n });
+  });
+  t.after(() => srv.close());
+  const client = await clientFor(t, [srv.url]);
+  assert.deepEqual(await client.request('GET', '/a'), { n: 1 });
+  assert.deepEqual(await client.request('GET', '/b'), { n: 1 });
+  assert.equal(srv.connections, 2);
+  await rejectsWith(client.request('PUT', '/c', { body: {} }), 'ERR_API_UNAVAILABLE');
+});
