@@ -192,3 +192,18 @@ function tamper(b: Buffer, at: number): Buffer {
   c[at]! ^= 0x01;
   return c;
 }
+
+test('a reader that goes away (EPIPE) is an I/O error, not a crash', async () => {
+  const recipient = await keygen('pipe.key');
+  const big = randomBytes(4 * 1024 * 1024);
+  const enc = await ward(['encrypt', '-r', recipient], { input: big });
+  assert.equal(enc.code, 0, enc.stderr);
+  const child = spawn(process.execPath, [WARD, 'decrypt', '-i', 'pipe.key'], { cwd: dir, env: { ...process.env, NO_COLOR: '1' } });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  child.stdin.on('error', () => {});
+  child.stdin.end(enc.stdout);
+  child.stdout.once('data', () => child.stdout.destroy());
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  assertError({ code, stdout: Buffer.alloc(0), stderr }, 'ERR_IO', 9);
+});
