@@ -141,9 +141,9 @@ test('obscured passwords: rclone reveals what Ward obscures, Ward reads rclone.c
   assert.equal((await ok('rclone', ['reveal', wardObscured])).trim(), PASSWORD);
   const enc = p('obscured-enc');
   const mode = MODES[0]!;
-  const env = { ...(await remoteEnv(mode, enc)), RCLONE_CONFIG_C_PASSWORD: wardObscured };
+  const env: Record<string, string> = { ...(await remoteEnv(mode, enc)), RCLONE_CONFIG_C_PASSWORD: wardObscured };
   await ok('rclone', ['copy', p('plain'), 'C:'], env);
-  writeFileSync(p('pw.obscured'), env.RCLONE_CONFIG_C_PASSWORD);
+  writeFileSync(p('pw.obscured'), wardObscured);
   writeFileSync(p('salt.obscured'), env.RCLONE_CONFIG_C_PASSWORD2!);
   await ok(process.execPath, [WARD, 'dir', 'decrypt', enc, p('obscured-dec'), '--password-file', p('pw.obscured'), '--salt-file', p('salt.obscured'), '--obscured']);
   assertSameTree(p('plain'), p('obscured-dec'));
