@@ -6,22 +6,21 @@
  * the plaintext digest its private options carry); any failure aborts the destination, which
  * then holds nothing of this copy. Memory stays flat: layers are never buffered whole.
  */
-import { pipeline as pipelineCb, Readable } from 'node:stream';
-import type { Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { WardError } from '../errors.ts';
 import {
   decryptedMediaType, encryptedMediaType, isEncryptedLayer, LayerDecryptor, LayerEncryptor, unwrapLayerOptions,
   withoutEncryptionAnnotations, wrapLayerKeys,
 } from '../formats/ocicrypt/index.ts';
-import type { Descriptor, KeyWrapper } from '../formats/ocicrypt/index.ts';
+import type { Descriptor, KeyWrapper, Stage } from '../formats/ocicrypt/index.ts';
 import {
   buildOciManifest, configDiffIds, configHistory, hostPlatform, MAX_CONFIG_BYTES, MT_OCI_MANIFEST, parseJson, parseManifest,
 } from './manifest.ts';
 import type { Platform } from './manifest.ts';
 import { indexedLayers, labelledLayers } from './select.ts';
-import { DigestStream, readAll } from './transport.ts';
-import type { ImageDestination, ImageSource } from './transport.ts';
+import { CHUNK, Digester, readAll, through } from './transport.ts';
+import type { Chunks, ImageDestination, ImageSource } from './transport.ts';
 
 export interface ProgressEvent {
   /** Short name of the blob, e.g. `layer 2 (sha256:0123abcd)`. */
@@ -61,10 +60,17 @@ const GZIP = /\+gzip$|\.tar\.gzip$/;
 const ZSTD = /\+zstd$|\.tar\.zstd$/;
 const PLAIN_TAR = 'application/vnd.oci.image.layer.v1.tar';
 
-/** Chains streams; an error anywhere destroys the returned (last) stream with that error. */
-function chain(source: Readable, stages: Transform[]): Readable {
-  if (!stages.length) return source;
-  return pipelineCb([source, ...stages], () => {}) as unknown as Readable;
+type Step = Stage | ((chunks: Chunks) => Chunks);
+
+function chain(source: Chunks, steps: Step[]): Chunks {
+  return steps.reduce<Chunks>((data, s) => (typeof s === 'function' ? s(data) : through(data, s)), source);
+}
+
+/** gunzip through zlib's stream (chunks are copied in: zlib may hold on to its input). */
+function gunzip(chunks: Chunks): Chunks {
+  return Readable.from((async function* () {
+    for await (const c of chunks) yield Buffer.from(c);
+  })()).pipe(createGunzip({ chunkSize: CHUNK }));
 }
 
 function encryptionSelection(opts: CopyOptions, config: Record<string, unknown>, layerCount: number): Set<number> {
@@ -83,16 +89,16 @@ async function copyLayer(
   let mediaType = desc.mediaType;
   let annotations = desc.annotations;
   let plainDigest = desc.digest;
-  const stages: Transform[] = [];
+  const stages: Step[] = [];
   let action: LayerAction = 'copied';
-  let plainHash: DigestStream | undefined;
+  let plainHash: Digester | undefined;
 
   if (encrypted && opts.decryptWith?.length) {
     const { priv, pub } = await unwrapLayerOptions(desc.annotations ?? {}, opts.decryptWith);
     // The HMAC authenticates the layer. The plaintext digest in the private options is not
     // enforced: skopeo records the source blob's digest there even when it recompressed the
     // layer before encrypting it, so it need not match the decrypted bytes.
-    plainHash = new DigestStream(undefined, `decrypted ${name}`);
+    plainHash = new Digester(undefined, `decrypted ${name}`);
     stages.push(new LayerDecryptor(priv, pub), plainHash);
     mediaType = decryptedMediaType(mediaType);
     annotations = withoutEncryptionAnnotations(annotations);
@@ -107,7 +113,7 @@ async function copyLayer(
     }
     if (ZSTD.test(mediaType)) throw new WardError('ERR_IMAGE_UNSUPPORTED', `${name} is zstd-compressed; docker-archive output needs gzip or plain layers`);
     if (GZIP.test(mediaType)) {
-      stages.push(createGunzip({ chunkSize: 1 << 20 }), new DigestStream(diffId ? { digest: diffId } : undefined, `uncompressed ${name}`));
+      stages.push(gunzip, new Digester(diffId ? { digest: diffId } : undefined, `uncompressed ${name}`));
       mediaType = PLAIN_TAR;
       plainDigest = diffId ?? plainDigest;
       plainHash = undefined;
@@ -134,7 +140,7 @@ async function copyLayer(
       return { desc, action: 'mounted' };
     }
   }
-  const verify = new DigestStream(desc, name, (n) => progress(n, 'running'));
+  const verify = new Digester(desc, name, (n) => progress(n, 'running'));
   const data = chain(await src.blob(desc), [verify, ...stages]);
   const written = await dst.putBlob(data, stages.length ? undefined : desc);
   progress(desc.size, 'done');
@@ -171,7 +177,7 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
       };
     }
     if (manifest.config.size > MAX_CONFIG_BYTES) throw new WardError('ERR_IMAGE_FORMAT', 'image config is too large');
-    const configRaw = await readAll(chain(await src.blob(manifest.config), [new DigestStream(manifest.config, 'image config')]), MAX_CONFIG_BYTES, 'image config');
+    const configRaw = await readAll(chain(await src.blob(manifest.config), [new Digester(manifest.config, 'image config')]), MAX_CONFIG_BYTES, 'image config');
     const config = parseJson(configRaw, 'image config');
     const encryptSet = encryptionSelection(opts, config, manifest.layers.length);
     const diffIds = dst.wantsPlainUncompressed ? configDiffIds(config) : [];
@@ -183,7 +189,7 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
       layers.push(r.desc);
       report.push({ digest: r.desc.digest, action: r.action });
     }
-    if (!(await dst.hasBlob(manifest.config))) await dst.putBlob(Readable.from([configRaw]), manifest.config);
+    if (!(await dst.hasBlob(manifest.config))) await dst.putBlob([configRaw], manifest.config);
     const raw = buildOciManifest(manifest.config, layers, manifest.annotations);
     await dst.putManifest(raw, MT_OCI_MANIFEST);
     await dst.commit();

@@ -10,11 +10,9 @@
  * plain and uncompressed (the copier decrypts and gunzips); the tarball is assembled in a staging
  * directory and renamed into place at commit.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
 import { WardError } from '../errors.ts';
 import type { Descriptor } from '../formats/ocicrypt/index.ts';
 import {
@@ -23,8 +21,8 @@ import {
 import { Staging } from './staging.ts';
 import { indexTar, resolveEntry, TarWriter } from './tar.ts';
 import type { TarEntry } from './tar.ts';
-import { hexOf, readAll } from './transport.ts';
-import type { BlobWritten, ImageDestination, ImageSource, ResolvedManifest } from './transport.ts';
+import { hexOf, readAll, readFileChunks } from './transport.ts';
+import type { BlobWritten, Chunks, ImageDestination, ImageSource, ResolvedManifest } from './transport.ts';
 
 const MAX_JSON = 16 << 20;
 const formatError = (why: string) => new WardError('ERR_IMAGE_FORMAT', `malformed docker-archive: ${why}`);
@@ -51,14 +49,13 @@ export class DockerArchiveSource implements ImageSource {
     this.#ref = ref;
   }
 
-  #stream(e: TarEntry): Readable {
-    if (e.size === 0) return Readable.from([]);
-    return createReadStream(this.#path, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: 1 << 20 });
+  #chunks(e: TarEntry): Promise<Chunks> {
+    return readFileChunks(this.#path, this.#path, e.offset, e.size);
   }
 
   async #readEntry(e: TarEntry, what: string): Promise<Buffer> {
     if (e.size > MAX_JSON) throw formatError(`${what} too large`);
-    return readAll(this.#stream(e), MAX_JSON, what);
+    return readAll(await this.#chunks(e), MAX_JSON, what);
   }
 
   async #isGzip(e: TarEntry): Promise<boolean> {
@@ -109,7 +106,7 @@ export class DockerArchiveSource implements ImageSource {
       let mediaType = 'application/vnd.oci.image.layer.v1.tar';
       if (await this.#isGzip(e)) {
         const h = createHash('sha256');
-        for await (const c of this.#stream(e) as AsyncIterable<Buffer>) h.update(c);
+        for await (const c of await this.#chunks(e)) h.update(c);
         digest = `sha256:${h.digest('hex')}`;
         mediaType = 'application/vnd.oci.image.layer.v1.tar+gzip';
       }
@@ -120,10 +117,10 @@ export class DockerArchiveSource implements ImageSource {
     return { raw, mediaType: MT_OCI_MANIFEST, digest: sha256Digest(raw) };
   }
 
-  async blob(desc: Descriptor): Promise<Readable> {
+  async blob(desc: Descriptor): Promise<Chunks> {
     const e = this.#blobs.get(desc.digest);
     if (!e) throw new WardError('ERR_IMAGE_NOT_FOUND', `blob ${desc.digest} not in ${this.#path}`);
-    return this.#stream(e);
+    return this.#chunks(e);
   }
 
   async close(): Promise<void> {}
@@ -150,7 +147,7 @@ export class DockerArchiveDestination implements ImageDestination {
     return false;
   }
 
-  async putBlob(data: Readable, known?: BlobWritten): Promise<BlobWritten> {
+  async putBlob(data: Chunks, known?: BlobWritten): Promise<BlobWritten> {
     return (await this.#stage()).put(data, known);
   }
 
@@ -171,19 +168,25 @@ export class DockerArchiveDestination implements ImageDestination {
     const layerNames = m.layers.map((l) => `${hexOf(l.digest)}.tar`);
     const manifestJson = Buffer.from(JSON.stringify([{ Config: configName, RepoTags: this.#ref ? [normalizeRepoTag(this.#ref)] : [], Layers: layerNames }]));
     const tmp = join(staging.dir, 'archive.tar');
-    const out = createWriteStream(tmp, { mode: 0o644, highWaterMark: 1 << 20 });
-    const tar = new TarWriter(out);
+    const out = await open(tmp, 'wx', 0o644);
+    const tar = new TarWriter(async (b) => {
+      for (let off = 0; off < b.length;) off += (await out.write(b, off, b.length - off)).bytesWritten;
+    });
     const written = new Set<string>();
     const add = async (name: string, digest: string) => {
       if (written.has(name)) return;
       written.add(name);
       const b = blob(digest);
-      await tar.add(name, b.size, createReadStream(b.path, { highWaterMark: 1 << 20 }));
+      await tar.add(name, b.size, await readFileChunks(b.path, name));
     };
-    await add(configName, m.config.digest);
-    for (const [i, l] of m.layers.entries()) await add(layerNames[i]!, l.digest);
-    await tar.add('manifest.json', manifestJson.length, manifestJson);
-    await tar.finish();
+    try {
+      await add(configName, m.config.digest);
+      for (const [i, l] of m.layers.entries()) await add(layerNames[i]!, l.digest);
+      await tar.add('manifest.json', manifestJson.length, [manifestJson]);
+      await tar.finish();
+    } finally {
+      await out.close();
+    }
     await rename(tmp, this.#path);
     await staging.remove();
   }

@@ -8,7 +8,6 @@
  * The destination stages blobs next to PATH and on commit moves them into place, then writes the
  * manifest blob, then replaces index.json atomically: index.json is the commit point.
  */
-import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { WardError } from '../errors.ts';
@@ -18,9 +17,8 @@ import {
 } from './manifest.ts';
 import type { Platform } from './manifest.ts';
 import { Staging } from './staging.ts';
-import { hexOf, readAll, DigestStream } from './transport.ts';
-import type { BlobWritten, ImageDestination, ImageSource, ResolvedManifest } from './transport.ts';
-import type { Readable } from 'node:stream';
+import { Digester, hexOf, readAll, readFileChunks, through } from './transport.ts';
+import type { BlobWritten, Chunks, ImageDestination, ImageSource, ResolvedManifest } from './transport.ts';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 const LAYOUT = '{"imageLayoutVersion":"1.0.0"}';
@@ -42,8 +40,7 @@ export class OciLayoutSource implements ImageSource {
 
   async #readSmall(desc: Descriptor, what: string): Promise<Buffer> {
     if (desc.size > MAX_MANIFEST_BYTES) throw new WardError('ERR_IMAGE_FORMAT', `${what} is larger than ${MAX_MANIFEST_BYTES} bytes`);
-    const raw = await readAll((await this.blob(desc)).pipe(new DigestStream(desc, what)), MAX_MANIFEST_BYTES, what);
-    return raw;
+    return readAll(through(await this.blob(desc), new Digester(desc, what)), MAX_MANIFEST_BYTES, what);
   }
 
   async manifest(platform: Platform): Promise<ResolvedManifest> {
@@ -70,14 +67,8 @@ export class OciLayoutSource implements ImageSource {
     throw new WardError('ERR_IMAGE_FORMAT', 'image indexes nested too deeply');
   }
 
-  async blob(desc: Descriptor): Promise<Readable> {
-    const path = blobPath(this.#root, desc.digest);
-    const s = createReadStream(path, { highWaterMark: 1 << 20 });
-    await new Promise<void>((ok, fail) => {
-      s.once('open', () => ok());
-      s.once('error', () => fail(new WardError('ERR_IMAGE_NOT_FOUND', `blob ${desc.digest} missing from ${this.#root}`)));
-    });
-    return s;
+  async blob(desc: Descriptor): Promise<Chunks> {
+    return readFileChunks(blobPath(this.#root, desc.digest), `blob ${desc.digest}`);
   }
 
   async close(): Promise<void> {}
@@ -108,7 +99,7 @@ export class OciLayoutDestination implements ImageDestination {
     return s?.size === desc.size;
   }
 
-  async putBlob(data: Readable, known?: BlobWritten): Promise<BlobWritten> {
+  async putBlob(data: Chunks, known?: BlobWritten): Promise<BlobWritten> {
     return (await this.#stage()).put(data, known);
   }
 

@@ -19,6 +19,7 @@ import type { Readable } from 'node:stream';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { WardError } from '../errors.ts';
 import { readAll } from './transport.ts';
+import type { Chunks } from './transport.ts';
 
 export interface Credentials {
   username: string;
@@ -98,7 +99,7 @@ export class RegistryClient {
   }
 
   /** One raw HTTP exchange. */
-  #send(url: URL, method: string, headers: OutgoingHttpHeaders, body?: Buffer | Readable): Promise<Response> {
+  #send(url: URL, method: string, headers: OutgoingHttpHeaders, body?: Buffer | Chunks): Promise<Response> {
     const secure = url.protocol === 'https:';
     const agent = secure ? (this.#tlsVerify ? agents.https : agents.insecure) : agents.http;
     return new Promise((ok, fail) => {
@@ -106,15 +107,21 @@ export class RegistryClient {
       const req = (secure ? https : http).request(url, { method, headers, agent }, (res) => {
         ok({ status: res.statusCode ?? 0, headers: res.headers, body: res });
       });
-      req.on('error', (e) => fail(bodyError ?? new WardError('ERR_IMAGE_REGISTRY', `cannot reach registry ${url.host}: ${e.message}`, { cause: e })));
+      req.on('error', (e) => fail(bodyError ?? new WardError('ERR_IMAGE_REGISTRY', `cannot reach registry ${url.host}: ${e.message}`, {
+        cause: e,
+        hint: /EPROTO|wrong version/.test(e.message) ? 'the registry may speak plain HTTP: --src-tls-verify=false/--dest-tls-verify=false, for a local test registry only' : undefined,
+      })));
       if (body === undefined) req.end();
       else if (Buffer.isBuffer(body)) req.end(body);
       else {
-        body.once('error', (e) => {
+        // Each chunk is flushed before the next is requested: chunks may live in reused buffers.
+        (async () => {
+          for await (const c of body) await new Promise<void>((done, bad) => req.write(c, (e) => (e ? bad(e) : done())));
+          req.end();
+        })().catch((e: unknown) => {
           bodyError = e;
-          req.destroy(e);
+          req.destroy(e as Error);
         });
-        body.pipe(req);
       }
     });
   }
@@ -182,7 +189,7 @@ export class RegistryClient {
    * A request to this registry, authenticated; follows up to 5 redirects (dropping credentials
    * when the host changes).
    */
-  async request(method: string, pathOrUrl: string | URL, opts: { headers?: OutgoingHttpHeaders; body?: Buffer | Readable } = {}): Promise<Response> {
+  async request(method: string, pathOrUrl: string | URL, opts: { headers?: OutgoingHttpHeaders; body?: Buffer | Chunks } = {}): Promise<Response> {
     this.#ready ??= this.#init();
     await this.#ready;
     let url = typeof pathOrUrl === 'string' ? this.url(pathOrUrl) : pathOrUrl;

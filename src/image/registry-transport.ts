@@ -10,7 +10,6 @@
  *
  * Manifests fetched by digest are verified; blobs are verified by the copier.
  */
-import type { Readable } from 'node:stream';
 import { WardError } from '../errors.ts';
 import type { Descriptor } from '../formats/ocicrypt/index.ts';
 import {
@@ -19,8 +18,8 @@ import {
 import type { Platform } from './manifest.ts';
 import { RegistryClient } from './registry-client.ts';
 import type { RegistryOptions, Response } from './registry-client.ts';
-import { DigestStream, readAll } from './transport.ts';
-import type { BlobWritten, ImageDestination, ImageSource, ResolvedManifest } from './transport.ts';
+import { Digester, readAll, through } from './transport.ts';
+import type { BlobWritten, Chunks, ImageDestination, ImageSource, ResolvedManifest } from './transport.ts';
 
 interface DockerRef {
   host: string;
@@ -59,10 +58,10 @@ export class RegistrySource implements ImageSource {
     return m;
   }
 
-  async blob(desc: Descriptor): Promise<Readable> {
+  async blob(desc: Descriptor): Promise<Chunks> {
     const res = await this.#client.request('GET', `/v2/${this.#ref.repo}/blobs/${desc.digest}`);
     if (res.status !== 200) return this.#client.fail(res, `fetching blob ${desc.digest}`);
-    return res.body;
+    return res.body as AsyncIterable<Buffer>;
   }
 
   async close(): Promise<void> {}
@@ -115,7 +114,7 @@ export class RegistryDestination implements ImageDestination {
     await this.#client.request('DELETE', loc).then((r) => r.body.resume(), () => {});
   }
 
-  async putBlob(data: Readable, known?: BlobWritten): Promise<BlobWritten> {
+  async putBlob(data: Chunks, known?: BlobWritten): Promise<BlobWritten> {
     let loc = this.#location(await this.#startUpload());
     this.#uploads.add(loc.href);
     const started = loc;
@@ -128,8 +127,8 @@ export class RegistryDestination implements ImageDestination {
         this.#uploads.delete(started.href);
         return known;
       }
-      const digest = new DigestStream(undefined, 'blob');
-      const patch = await this.#client.request('PATCH', loc, { headers: { 'content-type': 'application/octet-stream' }, body: data.pipe(digest) });
+      const digest = new Digester(undefined, 'blob');
+      const patch = await this.#client.request('PATCH', loc, { headers: { 'content-type': 'application/octet-stream' }, body: through(data, digest) });
       if (patch.status !== 202) return await this.#client.fail(patch, 'uploading a blob');
       patch.body.resume();
       loc = this.#location(patch);
@@ -140,7 +139,7 @@ export class RegistryDestination implements ImageDestination {
       this.#uploads.delete(started.href);
       return { digest: digest.digest, size: digest.size };
     } catch (e) {
-      data.destroy();
+      await this.#cancel(started);
       throw e;
     }
   }

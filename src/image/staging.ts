@@ -3,13 +3,10 @@
  * the destination's file system so the final move is a rename) and only moved into place by the
  * commit, so a failed copy leaves no blob, and in particular no decrypted layer, behind.
  */
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
-import { DigestStream } from './transport.ts';
-import type { BlobWritten } from './transport.ts';
+import { Digester, through, writeFileChunks } from './transport.ts';
+import type { BlobWritten, Chunks } from './transport.ts';
 
 export class Staging {
   readonly dir: string;
@@ -25,10 +22,10 @@ export class Staging {
     return new Staging(await mkdtemp(join(parent, '.ward-staging-')));
   }
 
-  async put(data: Readable, known?: BlobWritten): Promise<BlobWritten> {
+  async put(data: Chunks, known?: BlobWritten): Promise<BlobWritten> {
     const path = join(this.dir, `blob-${this.#n++}`);
-    const digest = new DigestStream(known, 'blob');
-    await pipeline(data, digest, createWriteStream(path, { mode: 0o600, highWaterMark: 1 << 20 }));
+    const digest = new Digester(known, 'blob');
+    await writeFileChunks(path, through(data, digest));
     this.blobs.set(digest.digest, { path, size: digest.size });
     return { digest: digest.digest, size: digest.size };
   }

@@ -6,8 +6,6 @@
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
-import type { Writable, Readable } from 'node:stream';
-import { once } from 'node:events';
 import { WardError } from '../errors.ts';
 
 const BLOCK = 512;
@@ -141,37 +139,29 @@ function header(name: string, size: number): Buffer {
   return h;
 }
 
-async function write(out: Writable, chunk: Buffer): Promise<void> {
-  if (!out.write(chunk)) await once(out, 'drain');
-}
-
-/** Streams tar entries into `out`; call {@link TarWriter.finish} to write the end blocks. */
+/**
+ * Streams tar entries to `write`, which must be done with each buffer when its promise settles;
+ * call {@link TarWriter.finish} to write the end blocks.
+ */
 export class TarWriter {
-  readonly #out: Writable;
+  readonly #write: (b: Buffer) => Promise<void>;
 
-  constructor(out: Writable) {
-    this.#out = out;
+  constructor(write: (b: Buffer) => Promise<void>) {
+    this.#write = write;
   }
 
-  async add(name: string, size: number, data: Readable | Buffer): Promise<void> {
-    await write(this.#out, header(name, size));
+  async add(name: string, size: number, data: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
+    await this.#write(header(name, size));
     let n = 0;
-    if (Buffer.isBuffer(data)) {
-      await write(this.#out, data);
-      n = data.length;
-    } else {
-      for await (const c of data as AsyncIterable<Buffer>) {
-        n += c.length;
-        await write(this.#out, c);
-      }
+    for await (const c of data) {
+      n += c.length;
+      await this.#write(c);
     }
     if (n !== size) throw new WardError('ERR_IMAGE_TRUNCATED', `tar entry ${name} has ${n} bytes, expected ${size}`);
-    if (size % BLOCK) await write(this.#out, Buffer.alloc(BLOCK - (size % BLOCK)));
+    if (size % BLOCK) await this.#write(Buffer.alloc(BLOCK - (size % BLOCK)));
   }
 
   async finish(): Promise<void> {
-    await write(this.#out, Buffer.alloc(BLOCK * 2));
-    this.#out.end();
-    await once(this.#out, 'finish');
+    await this.#write(Buffer.alloc(BLOCK * 2));
   }
 }

@@ -5,7 +5,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { TarWriter } from '../../src/image/tar.ts';
 
@@ -13,11 +12,11 @@ export const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).di
 
 /** A tar archive holding one file of `size` random bytes. */
 export async function randomTar(size: number, name = 'data.bin'): Promise<Buffer> {
-  const out = new PassThrough();
   const chunks: Buffer[] = [];
-  out.on('data', (c: Buffer) => chunks.push(c));
-  const tar = new TarWriter(out);
-  await tar.add(name, size, randomBytes(size));
+  const tar = new TarWriter(async (b) => {
+    chunks.push(Buffer.from(b));
+  });
+  await tar.add(name, size, [randomBytes(size)]);
   await tar.finish();
   return Buffer.concat(chunks);
 }

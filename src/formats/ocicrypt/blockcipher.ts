@@ -10,7 +10,7 @@
  *
  * JSON byte strings are standard base64 with padding (Go's encoding/json for []byte). Decryption
  * emits plaintext before the HMAC is checked at the end of the stream (as ocicrypt does), so a
- * consumer must not publish the output until the stream has finished without error.
+ * consumer must not publish the output until `final()` has returned without error.
  */
 import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Hmac, KeyObject, Cipheriv, Decipheriv } from 'node:crypto';
@@ -92,8 +92,46 @@ export function parsePublicOptions(data: Buffer): PublicOptions {
   return { cipher: o.cipher, hmac: decodeBase64(o.hmac ?? '', 'public layer options'), cipheroptions: bytesMap(o.cipheroptions, 'public layer options') };
 }
 
-/** Encrypts a layer stream; `options()` is valid once the stream has ended. */
-export class LayerEncryptor extends Transform {
+/**
+ * A synchronous stream stage: `update` maps each chunk (the input may be a reused buffer, so a
+ * stage must not keep it), `final` ends the stream and throws when the data was bad. Driving the
+ * stages directly from a loop, rather than through Node streams, keeps memory flat: see
+ * bench/image and docs/images.md.
+ */
+export interface Stage {
+  update(chunk: Buffer): Buffer;
+  final(): Buffer | undefined;
+}
+
+/** Wraps stages as one Transform stream (for stream users and tests). */
+export function stageTransform(...stages: Stage[]): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      try {
+        let c = chunk;
+        for (const s of stages) c = s.update(c);
+        cb(null, c);
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+    flush(cb: TransformCallback) {
+      try {
+        for (const [i, s] of stages.entries()) {
+          let c = s.final();
+          for (const next of stages.slice(i + 1)) if (c?.length) c = next.update(c);
+          if (c?.length) this.push(c);
+        }
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+  });
+}
+
+/** Encrypts a layer; `options()` is valid once `final()` has run. */
+export class LayerEncryptor implements Stage {
   readonly #symkey: Buffer;
   readonly #nonce: Buffer;
   readonly #cipher: Cipheriv;
@@ -103,7 +141,6 @@ export class LayerEncryptor extends Transform {
 
   /** @param plainDigest the digest of the plaintext blob, recorded in the private options */
   constructor(plainDigest: string) {
-    super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
     this.#plainDigest = plainDigest;
     this.#symkey = randomBytes(KEY_SIZE);
     this.#nonce = randomBytes(NONCE_SIZE);
@@ -112,25 +149,22 @@ export class LayerEncryptor extends Transform {
     this.#hmac = createHmac('sha256', key);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  update(chunk: Buffer): Buffer {
     const out = this.#cipher.update(chunk);
     this.#hmac.update(out);
-    cb(null, out);
+    return out;
   }
 
-  override _flush(cb: TransformCallback): void {
+  final(): Buffer | undefined {
     const rest = this.#cipher.final();
-    if (rest.length) {
-      this.#hmac.update(rest);
-      this.push(rest);
-    }
+    if (rest.length) this.#hmac.update(rest);
     this.#mac = this.#hmac.digest();
-    cb();
+    return rest.length ? rest : undefined;
   }
 
   /** The private and public options of the finished layer. */
   options(): { priv: PrivateOptions; pub: PublicOptions } {
-    if (!this.#mac) throw new TypeError('LayerEncryptor.options() called before the stream ended');
+    if (!this.#mac) throw new TypeError('LayerEncryptor.options() called before final()');
     return {
       priv: { symkey: this.#symkey, digest: this.#plainDigest, cipheroptions: { nonce: this.#nonce } },
       pub: { cipher: AES_256_CTR_HMAC_SHA256, hmac: this.#mac, cipheroptions: {} },
@@ -139,16 +173,15 @@ export class LayerEncryptor extends Transform {
 }
 
 /**
- * Decrypts a layer stream and fails with ERR_OCICRYPT_HMAC_MISMATCH at the end when the
- * ciphertext is not what was encrypted (tampered, truncated or extended).
+ * Decrypts a layer; `final()` fails with ERR_OCICRYPT_HMAC_MISMATCH when the ciphertext is not
+ * what was encrypted (tampered, truncated or extended).
  */
-export class LayerDecryptor extends Transform {
+export class LayerDecryptor implements Stage {
   readonly #decipher: Decipheriv;
   readonly #hmac: Hmac;
   readonly #expected: Buffer;
 
   constructor(priv: PrivateOptions, pub: PublicOptions) {
-    super({ readableHighWaterMark: 1 << 20, writableHighWaterMark: 1 << 20 });
     if (pub.cipher !== AES_256_CTR_HMAC_SHA256) {
       throw new WardError('ERR_OCICRYPT_UNSUPPORTED', `unsupported layer cipher ${JSON.stringify(pub.cipher)}`);
     }
@@ -161,17 +194,16 @@ export class LayerDecryptor extends Transform {
     this.#expected = pub.hmac;
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  update(chunk: Buffer): Buffer {
     this.#hmac.update(chunk);
-    cb(null, this.#decipher.update(chunk));
+    return this.#decipher.update(chunk);
   }
 
-  override _flush(cb: TransformCallback): void {
+  final(): Buffer | undefined {
     const rest = this.#decipher.final();
     if (!timingSafeEqual(this.#hmac.digest(), this.#expected)) {
-      cb(new WardError('ERR_OCICRYPT_HMAC_MISMATCH', 'encrypted layer failed its integrity check: tampered or truncated'));
-      return;
+      throw new WardError('ERR_OCICRYPT_HMAC_MISMATCH', 'encrypted layer failed its integrity check: tampered or truncated');
     }
-    cb(null, rest.length ? rest : undefined);
+    return rest.length ? rest : undefined;
   }
 }

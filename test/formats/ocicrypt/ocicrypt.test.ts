@@ -4,24 +4,24 @@ import { generateKeyPairSync, randomBytes, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  decryptJwe, encryptJwe, JweKeyWrapper, LayerDecryptor, LayerEncryptor, parsePrivateKey, parsePublicKey,
+  decryptJwe, encryptJwe, JweKeyWrapper, LayerDecryptor, LayerEncryptor, stageTransform, parsePrivateKey, parsePublicKey,
   parsePrivateOptions, serializePrivateOptions, unwrapLayerOptions, wrapLayerKeys, encryptedMediaType,
   decryptedMediaType, isEncryptedLayer, withoutEncryptionAnnotations, ANNOTATION_JWE, ANNOTATION_PUBOPTS,
 } from '../../../src/formats/ocicrypt/index.ts';
-import type { JweRecipient } from '../../../src/formats/ocicrypt/index.ts';
+import type { JweRecipient, Stage } from '../../../src/formats/ocicrypt/index.ts';
 
 const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const ec384 = generateKeyPairSync('ec', { namedCurve: 'P-384' });
 const pem = (k: { export(o: object): string | Buffer }, type: string, format = 'pem') => Buffer.from(k.export({ type, format }) as string);
 
-async function collect(src: Buffer, ...transforms: NodeJS.ReadWriteStream[]): Promise<Buffer> {
+async function collect(src: Buffer, ...stages: Stage[]): Promise<Buffer> {
   const chunks: Buffer[] = [];
   // Feed in odd-sized pieces to cross internal chunk boundaries.
   const pieces: Buffer[] = [];
   for (let i = 0; i < src.length; i += 7777) pieces.push(src.subarray(i, i + 7777));
   let stream: NodeJS.ReadableStream = Readable.from(pieces);
-  for (const t of transforms) stream = stream.pipe(t);
+  stream = stream.pipe(stageTransform(...stages));
   await pipeline(stream, async (s: AsyncIterable<Buffer | string>) => {
     for await (const c of s) chunks.push(Buffer.from(c));
   });
