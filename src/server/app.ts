@@ -28,6 +28,8 @@ import { readFileSync } from 'node:fs';
 
 export interface ServerOptions {
   store: Store;
+  /** Where audit records go; default `store`. main.ts passes a worker-thread appender for SQLite (audit-worker.ts). */
+  auditStore?: Pick<Store, 'appendAudit'>;
   keys: KeyWrapper;
   /** PEM: the server's certificate and key, and the deployment CA that client certificates chain to. */
   tls: { cert: string; key: string; ca: string };
@@ -167,7 +169,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.addSchema(errorBody);
 
   const vault = createVault(opts.keys);
-  const auditor = createAuditor(opts.store, { onError: (e) => app.log.error({ err: e }, 'audit append failed') });
+  const auditor = createAuditor(opts.auditStore ?? opts.store, { onError: (e) => app.log.error({ err: e }, 'audit append failed') });
   const envCache = createEnvCache({ ttlMs: opts.envCacheTtlMs ?? 2000, now });
   const metrics = createMetrics({ auditQueueDepth: auditor.depth, dataKeyCache: vault.cacheSize, envCache: envCache.size });
   const revoked = await opts.store.revokedSerials();

@@ -239,6 +239,8 @@ interface CompiledPolicy {
 
 /** Policies and server-wide source lists compiled once; rebuilt whenever a policy changes. */
 export interface Authorizer {
+  /** True when some policy has a deny rule (then every item of a batch is checked on its own). */
+  readonly hasDenyRules: boolean;
   /** Decides a single path (`APP/ENV/NAME`), or a scope (`APP/ENV/*`, `APP/*\/*`) for batch reads and lists. */
   decide(principal: Principal, op: Operation, path: string, source: string | undefined): Decision;
 }
@@ -284,6 +286,7 @@ export function buildAuthorizer(policies: readonly Policy[], server: { allow?: r
   const allow = (rule: string, reason: string): Decision => ({ decision: 'allow', rule, reason });
 
   return {
+    hasDenyRules: denies.length > 0,
     decide(principal, op, path, source) {
       const serverVerdict = source === undefined ? null : checkSource(serverSources, source);
       if (serverVerdict) return deny('server:sources', `source ${source} is ${serverVerdict} by the server`);

@@ -22,6 +22,7 @@ import { openSqliteStore } from '../store/sqlite.ts';
 import type { CertificateRecord, Store } from '../store/types.ts';
 import { buildServer, type FastifyInstance } from './app.ts';
 import { createHealthServer } from './health.ts';
+import { startAuditWorker, type AuditAppender } from './audit-worker.ts';
 
 export interface StartOverrides {
   /** `--listen` (wins over WARD_LISTEN and ward.toml). */
@@ -131,13 +132,16 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
 
   const keys: KeyProvider = openFileKeyProvider(config.keys.path);
   let store: Store | undefined;
+  let auditWorker: AuditAppender | undefined;
   let app: FastifyInstance | undefined;
   let health: Server | undefined;
   try {
     store = await openStore(config);
     await recordDeploymentCerts(store, tls.cert, adminPem);
+    if (config.storage.driver === 'sqlite') auditWorker = await startAuditWorker(config.storage.path);
     app = await buildServer({
       store,
+      ...(auditWorker ? { auditStore: auditWorker } : {}),
       keys,
       tls,
       trustDomain: config.server.trustDomain,
@@ -170,6 +174,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
     }
     const running = app;
     const openedStore = store;
+    const openedWorker = auditWorker;
     const healthServer = health;
     let closing: Promise<void> | null = null;
     return {
@@ -183,6 +188,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
           // in-flight ones; its onClose hook waits for pending audit records.
           await running.close();
           if (healthServer) await new Promise<void>((r) => healthServer.close(() => r()));
+          await openedWorker?.close();
           await openedStore.close();
           keys.close();
         })();
@@ -192,6 +198,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
   } catch (e) {
     await app?.close().catch(() => undefined);
     health?.close();
+    await auditWorker?.close().catch(() => undefined);
     await store?.close().catch(() => undefined);
     keys.close();
     throw e;

@@ -126,7 +126,7 @@ test('crash: kill -9 in the middle of a burst of writes loses no acknowledged wr
   }
   const db = new DatabaseSync(join(deployment.dir, 'data/ward.db'), { readOnly: true });
   try {
-    assert.deepEqual(db.prepare('PRAGMA integrity_check').all(), [{ integrity_check: 'ok' }]);
+    assert.deepEqual(db.prepare('PRAGMA integrity_check').all().map((r) => ({ ...r })), [{ integrity_check: 'ok' }]);
   } finally {
     db.close();
   }

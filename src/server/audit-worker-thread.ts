@@ -1,0 +1,38 @@
+/**
+ * The audit worker thread (audit-worker.ts): its own connection to the SQLite store, appending
+ * the batches the main thread posts. Each message is [callers' entry lists]; the reply carries
+ * each caller's records, after the COMMIT.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openSqliteStore } from '../store/sqlite.ts';
+import type { AuditInput } from '../store/types.ts';
+
+const port = parentPort!;
+let store: Awaited<ReturnType<typeof openSqliteStore>>;
+try {
+  store = await openSqliteStore((workerData as { path: string }).path, { migrate: false });
+  port.postMessage({ ready: true });
+} catch (e) {
+  port.postMessage({ ready: false, error: e instanceof Error ? e.message : String(e) });
+  process.exit(1);
+}
+
+port.on('message', (m: { id: number; entries: AuditInput[][] } | { close: true }) => {
+  if ('close' in m) {
+    void store.close().then(() => port.close());
+    return;
+  }
+  const sizes = m.entries.map((e) => e.length);
+  store.appendAudit(m.entries.flat()).then(
+    (records) => {
+      const out = [];
+      let at = 0;
+      for (const n of sizes) {
+        out.push(records.slice(at, at + n));
+        at += n;
+      }
+      port.postMessage({ id: m.id, records: out });
+    },
+    (e: unknown) => port.postMessage({ id: m.id, error: e instanceof Error ? e.message : String(e) }),
+  );
+});
