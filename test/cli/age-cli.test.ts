@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runWithTty } from '../formats/age/pty.ts';
 
 const WARD = new URL('../../bin/ward.js', import.meta.url).pathname;
 let dir = '';
@@ -206,4 +207,19 @@ test('a reader that goes away (EPIPE) is an I/O error, not a crash', async () =>
   child.stdout.once('data', () => child.stdout.destroy());
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   assertError({ code, stdout: Buffer.alloc(0), stderr }, 'ERR_IO', 9);
+});
+
+test('-p asks on the terminal without echo, twice, and decrypt asks once', async () => {
+  writeFileSync(path('tty.bin'), 'typed secret');
+  const enc = await runWithTty('tty passphrase', [process.execPath, WARD, 'encrypt', '-p', '-o', 'tty.age', 'tty.bin'], dir);
+  assert.equal(enc.code, 0, enc.transcript);
+  assert.match(enc.transcript, /enter passphrase:.*\n?[\s\S]*confirm passphrase:/);
+  assert.doesNotMatch(enc.transcript, /tty passphrase/, 'no echo');
+  const dec = await runWithTty('tty passphrase', [process.execPath, WARD, 'decrypt', '-o', 'tty.out', 'tty.age'], dir);
+  assert.equal(dec.code, 0, dec.transcript);
+  assert.equal(readFileSync(path('tty.out'), 'utf8'), 'typed secret');
+  const wrong = await runWithTty('not it', [process.execPath, WARD, 'decrypt', '-o', 'tty.wrong', 'tty.age'], dir);
+  assert.equal(wrong.code, 3, wrong.transcript);
+  assert.match(wrong.transcript, /ERR_AGE_NO_IDENTITY_MATCH/);
+  assert.ok(!existsSync(path('tty.wrong')));
 });

@@ -2,8 +2,8 @@
  * Interop with the real `age` CLI (Debian's package, installed by test/interop/run.sh): files
  * Ward encrypts decrypt with `age -d`, and files `age` encrypts decrypt with `ward decrypt`, for
  * X25519 recipients, several recipients, a passphrase and armor. age reads passphrases only from a
- * terminal, so `age -p` and `age -d` of a passphrase file run under a pseudo-terminal (python3's
- * pty module) that types the passphrase at each prompt.
+ * terminal, so `age -p` and `age -d` of a passphrase file run under a pseudo-terminal
+ * (test/formats/age/pty.ts) that types the passphrase at each prompt.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runWithTty } from '../formats/age/pty.ts';
 
 const WARD = new URL('../../bin/ward.js', import.meta.url).pathname;
 let dir = '';
@@ -37,31 +38,10 @@ async function ok(cmd: string, args: string[], env: Record<string, string> = {})
 
 const ward = (...args: string[]): Promise<string> => ok(process.execPath, [WARD, ...args]);
 
-// Runs argv under a pseudo-terminal and answers every "passphrase" prompt with $PASSPHRASE.
-const PTY = `
-import os, pty, sys
-pw = os.environ['PASSPHRASE'].encode()
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-seen, answered = b'', 0
-while True:
-    try:
-        data = os.read(fd, 1024)
-    except OSError:
-        break
-    if not data:
-        break
-    seen += data
-    while seen.lower().count(b'passphrase') > answered:
-        os.write(fd, pw + b'\\n')
-        answered += 1
-_, status = os.waitpid(pid, 0)
-sys.stdout.buffer.write(seen)
-sys.exit(os.waitstatus_to_exitcode(status))
-`;
-
-const withTty = (passphrase: string, ...argv: string[]): Promise<string> => ok('python3', ['-c', PTY, ...argv], { PASSPHRASE: passphrase });
+async function withTty(passphrase: string, ...argv: string[]): Promise<void> {
+  const r = await runWithTty(passphrase, argv, dir);
+  assert.equal(r.code, 0, `${argv.join(' ')} under a pty failed: ${r.transcript}`);
+}
 
 function same(a: string, b: string): void {
   // age -o creates its output lazily, on the first byte: an empty plaintext leaves no file.
