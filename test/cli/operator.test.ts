@@ -121,6 +121,40 @@ describe('ward secret', () => {
     fails(['secret', 'get', 'shop/prod/TEMP'], 6, 'ERR_API_NOT_FOUND');
   });
 
+  test('on a terminal the value is asked for twice without echo (util-linux script provides the terminal)', async () => {
+    const child = spawn('script', ['-qec', `${process.execPath} ${BIN} secret set shop/prod/TYPED`, '/dev/null'], { cwd: dep.dir, env: cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+    let screen = '';
+    child.stdout.setEncoding('utf8');
+    const waitFor = (text: string) => new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${JSON.stringify(text)} on the terminal: ${screen}`)), 30_000);
+      const check = () => {
+        if (!screen.includes(text)) return;
+        clearTimeout(timer);
+        child.stdout.off('data', onData);
+        resolve();
+      };
+      const onData = (d: string) => {
+        screen += d;
+        check();
+      };
+      child.stdout.on('data', onData);
+      check();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await waitFor('(not echoed):');
+      child.stdin.write('typed-secret\r');
+      await waitFor('again, to confirm:');
+      child.stdin.write('typed-secret\r');
+      await waitFor('stored shop/prod/TYPED version 1');
+    } finally {
+      child.stdin.end();
+    }
+    assert.equal(await exited, 0, screen);
+    assert.doesNotMatch(screen, /typed-secret/, 'nothing echoed');
+    assert.equal(ok(['secret', 'get', 'shop/prod/TYPED']).out, 'typed-secret');
+  });
+
   test('bad usage is exit 2 before any request; values never come from arguments', () => {
     fails(['secret', 'get', 'shop/prod'], 2, 'ERR_USAGE');
     fails(['secret', 'set', 'shop/prod/X'], 2, 'ERR_USAGE', { input: '' });

@@ -111,14 +111,17 @@ export interface SetOptions extends ContextFlags {
 export async function setSecret(pathText: string, opts: SetOptions): Promise<void> {
   const path = parseSecretPath(pathText);
   const cas = opts.cas === undefined ? undefined : parseVersion(opts.cas, '--cas', true);
-  const value = await readValue(opts.fromFile, pathText);
-  try {
-    const r = await withClient(opts, ({ client }) => client.putSecret(path, value, { ...(cas === undefined ? {} : { cas }), ...(opts.file ? { kind: 'file' as const } : {}) }));
-    if (opts.json) printJson({ ...path, version: r.version });
-    else info(`stored ${pathText} version ${r.version}`);
-  } finally {
-    value.fill(0);
-  }
+  // find the server and identity first, so a bad setup fails before anyone types a secret
+  const r = await withClient(opts, async ({ client }) => {
+    const value = await readValue(opts.fromFile, pathText);
+    try {
+      return await client.putSecret(path, value, { ...(cas === undefined ? {} : { cas }), ...(opts.file ? { kind: 'file' as const } : {}) });
+    } finally {
+      value.fill(0);
+    }
+  });
+  if (opts.json) printJson({ ...path, version: r.version });
+  else info(`stored ${pathText} version ${r.version}`);
 }
 
 export async function getSecret(pathText: string, opts: ContextFlags & { version?: string; json?: boolean }): Promise<void> {
