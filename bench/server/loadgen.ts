@@ -4,7 +4,7 @@
  *
  *   node bench/server/loadgen.ts --mode keepalive|handshake --host H --port P --path /x
  *        --ca F --cert F --key F [--connections 50] [--pipeline 1] [--seconds 10] [--warmup 2]
- *        [--expect-bytes N] [--label L]
+ *        [--expect-bytes N] [--label L] [--server-pid PID] [--groups X25519]
  *
  * keepalive: `connections` sockets each keep `pipeline` requests in flight (HTTP/1.1 pipelining)
  * for the whole run. handshake: `connections` workers each loop: connect (full TLS 1.3 handshake
@@ -36,6 +36,7 @@ const { values: o } = parseArgs({
     label: { type: 'string', default: '' },
     servername: { type: 'string', default: 'localhost' },
     'server-pid': { type: 'string' },
+    groups: { type: 'string' },
   },
 });
 
@@ -44,6 +45,8 @@ const secureContext = createSecureContext({
   cert: readFileSync(o.cert!),
   key: readFileSync(o.key!),
   minVersion: 'TLSv1.3',
+  // e.g. X25519 to compare Ward and an nginx whose OpenSSL lacks ML-KEM on the same key exchange
+  ...(o.groups ? { ecdhCurve: o.groups } : {}),
 });
 const port = Number(o.port);
 const connections = Number(o.connections);
