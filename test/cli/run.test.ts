@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { admin, BIN, cleanEnv, freePort, initDeployment, startWardServer, type Deployment, type RunningServer } from '../client/deployment.ts';
 
@@ -51,6 +51,7 @@ before(async () => {
   ops.set('other/prod/TOKEN', 'other-token-value');
   appPath = join(dep.root, 'app.mjs');
   writeFileSync(appPath, APP);
+  writeFileSync(join(dep.root, 'app.conf.tmpl'), 'url = "postgres://shop:{{ DB_PASSWORD }}@db/shop"\n');
 });
 
 after(async () => {
@@ -97,7 +98,7 @@ function secureStore(plain: string, password: string): string {
 }
 
 test('the app sees its secrets as variables and 0400 files on tmpfs, under Ward\'s own PID', async () => {
-  const r = runWard([], { PRESET: 'mine', APP_HOLD: '1500', REF: 'ward:shop/prod/DB_PASSWORD', ENCRYPTED_API_KEY: secureStore('api-key-value', 'store-pw') });
+  const r = runWard(['--template', `${join(dep.root, 'app.conf.tmpl')}:conf/app.conf`], { PRESET: 'mine', APP_HOLD: '1500', REF: 'ward:shop/prod/DB_PASSWORD', ENCRYPTED_API_KEY: secureStore('api-key-value', 'store-pw') });
   const start = await r.waitFor('start');
   // the app runs under the PID `ward run` was started with (execve, no child process)
   assert.equal(start.pid, r.child.pid);
@@ -115,6 +116,9 @@ test('the app sees its secrets as variables and 0400 files on tmpfs, under Ward\
   const files = start.files as Record<string, { text: string; mode: number }>;
   assert.deepEqual(files['tls.key'], { text: 'KEY-1', mode: 0o400 });
   assert.equal(files.DB_PASSWORD, undefined, 'env secrets are not files');
+  const conf = join(start.dir as string, 'conf/app.conf');
+  assert.equal(readFileSync(conf, 'utf8'), `url = "postgres://shop:${SECRET}@db/shop"\n`, 'template rendered');
+  assert.equal(statSync(conf).mode & 0o777, 0o400);
   assert.equal(statfsSync(start.dir as string).type, TMPFS_MAGIC);
   const { code } = await r.exit;
   assert.equal(code, 0);
@@ -127,6 +131,21 @@ test('the app gets default signal dispositions, not the ones Node ignores (SIGPI
   });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^SigIgn:\s+0+$/m);
+});
+
+test('a disk-backed --files directory is refused (exit 2) unless --allow-disk', async (t) => {
+  // the temp dir may itself be a tmpfs (some CI runners): then use the checkout's disk
+  const parent = statfsSync(dep.root).type === TMPFS_MAGIC ? mkdtempSync(join(process.cwd(), '.ward-disk-')) : dep.root;
+  t.after(() => parent !== dep.root && rmSync(parent, { recursive: true, force: true }));
+  assert.notEqual(statfsSync(parent).type, TMPFS_MAGIC, 'need a disk-backed directory for this test');
+  const disk = join(parent, 'files-on-disk');
+  const r = runWard(['--files', disk]);
+  assert.equal((await r.exit).code, 2, r.stderr());
+  assert.match(r.stderr(), /not memory-backed.*ERR_RUN_DISK/);
+  assert.deepEqual(r.lines(), []);
+  const ok = runWard(['--files', disk, '--allow-disk']);
+  assert.equal(((await ok.waitFor('start')).files as Record<string, { text: string }>)['tls.key']?.text, 'KEY-1');
+  assert.equal((await ok.exit).code, 0);
 });
 
 test('an existing variable wins unless --override', async () => {
