@@ -6,3 +6,4 @@ cd "$(dirname "$0")/.."
 bash bench/age/run.sh
 bash bench/dir/run.sh
 node bench/run/run.bench.ts
+bash bench/image/run.sh

@@ -100,6 +100,7 @@ async function copyLayer(
     // layer before encrypting it, so it need not match the decrypted bytes.
     plainHash = new Digester(undefined, `decrypted ${name}`);
     stages.push(new LayerDecryptor(priv, pub), plainHash);
+    priv.symkey.fill(0); // the decryptor holds its own copy in a KeyObject
     mediaType = decryptedMediaType(mediaType);
     annotations = withoutEncryptionAnnotations(annotations);
     encrypted = false;
