@@ -296,3 +296,20 @@ test('OpenAPI: served document equals docs/openapi.json', async () => {
   assert.equal(doc.openapi, '3.1.0');
   for (const p of ['/v1/secrets/{app}/{env}/{name}', '/v1/env/{app}/{env}', '/v1/policies/explain', '/v1/audit', '/v1/whoami']) assert.ok(doc.paths[p], p);
 });
+
+test('watch: long-poll answers when APP/ENV changes, or with the same revision after wait', async () => {
+  const { revision } = (await billing.call('GET', '/v1/env/billing/prod')).body;
+  assert.ok(Number.isInteger(revision));
+  const started = Date.now();
+  const waiting = billing.call('GET', `/v1/watch/billing/prod?revision=${revision}&wait=20`);
+  await new Promise((r) => setTimeout(r, 150));
+  await put('billing/prod/WATCHED', 'x');
+  const changed = await waiting;
+  assert.ok(changed.body.revision > revision);
+  assert.ok(Date.now() - started < 5000);
+  const quiet = await billing.call('GET', `/v1/watch/billing/prod?revision=${changed.body.revision}&wait=1`);
+  assert.equal(quiet.body.revision, changed.body.revision);
+  assert.equal((await billing.call('GET', `/v1/watch/billing/prod?revision=${revision}&wait=61`)).status, 400);
+  const other = await web.call('GET', `/v1/watch/billing/prod?revision=0&wait=1`);
+  assert.equal(other.status, 403);
+});
