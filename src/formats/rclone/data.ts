@@ -64,6 +64,65 @@ function checkKey(dataKey: Uint8Array): Buffer {
   return Buffer.from(dataKey);
 }
 
+/** A fresh random file nonce. */
+export function newNonce(): Buffer {
+  return randomBytes(NONCE_BYTES);
+}
+
+/** The 32-byte file header for `nonce`. */
+export function fileHeader(nonce: Uint8Array): Buffer {
+  if (nonce.length !== NONCE_BYTES) throw new TypeError(`nonce must be ${NONCE_BYTES} bytes`);
+  return Buffer.concat([FILE_MAGIC, nonce]);
+}
+
+/**
+ * Checks a file header and returns (a copy of) its nonce.
+ * @throws WardError ERR_RCLONE_HEADER
+ */
+export function parseHeader(header: Uint8Array): Buffer {
+  if (header.length < HEADER_BYTES) throw headerError('file is too short to be encrypted');
+  if (!FILE_MAGIC.equals(header.subarray(0, FILE_MAGIC.length))) throw headerError('bad magic');
+  return Buffer.from(header.subarray(FILE_MAGIC.length, HEADER_BYTES));
+}
+
+/**
+ * Seals `input` as consecutive blocks (64 KiB chunks, the last may be shorter) into `output` from
+ * `offset`, advancing `nonce` one step per block. Returns the bytes written. The block loop of
+ * every encrypting path: {@link BlockSealer}, the stream, and the tree driver's worker thread.
+ */
+export function sealChunks(key: Uint8Array, nonce: Uint8Array, input: Uint8Array, output: Uint8Array, offset: number): number {
+  let o = offset;
+  for (let i = 0; i < input.length; i += BLOCK_DATA) {
+    const chunk = input.subarray(i, Math.min(input.length, i + BLOCK_DATA));
+    sodium.crypto_secretbox_easy(output.subarray(o, o + chunk.length + BLOCK_OVERHEAD), chunk, nonce, key);
+    incrementNonce(nonce);
+    o += chunk.length + BLOCK_OVERHEAD;
+  }
+  return o - offset;
+}
+
+/**
+ * Opens consecutive blocks of `input` (65,552 bytes each, the last may be shorter) into `output`,
+ * advancing `nonce`; `first` is the index of the first block, for messages. Returns the plaintext
+ * length. A failing block's output is zeroed.
+ * @throws WardError ERR_RCLONE_TRUNCATED, ERR_RCLONE_BLOCK
+ */
+export function openBlocks(key: Uint8Array, nonce: Uint8Array, input: Uint8Array, output: Uint8Array, first: number): number {
+  let o = 0;
+  for (let i = 0, b = first; i < input.length; i += BLOCK_BYTES, b++) {
+    const block = input.subarray(i, Math.min(input.length, i + BLOCK_BYTES));
+    if (block.length <= BLOCK_OVERHEAD) throw truncatedError();
+    const n = block.length - BLOCK_OVERHEAD;
+    if (!sodium.crypto_secretbox_open_easy(output.subarray(o, o + n), block, nonce, key)) {
+      output.fill(0, o, o + n);
+      throw new WardError('ERR_RCLONE_BLOCK', `block ${b} failed authentication: wrong password or tampered data`);
+    }
+    incrementNonce(nonce);
+    o += n;
+  }
+  return o;
+}
+
 /**
  * Encrypts one file, block by block, into buffers the caller owns (so a driver can reuse them and
  * keep memory flat). Call {@link header} once, then {@link seal} for each chunk in order.
@@ -74,11 +133,10 @@ export class BlockSealer {
   readonly #header: Buffer;
 
   /** `nonce` is for tests and vectors; normally 24 random bytes. */
-  constructor(dataKey: Uint8Array, nonce: Uint8Array = randomBytes(NONCE_BYTES)) {
-    if (nonce.length !== NONCE_BYTES) throw new TypeError(`nonce must be ${NONCE_BYTES} bytes`);
+  constructor(dataKey: Uint8Array, nonce: Uint8Array = newNonce()) {
+    this.#header = fileHeader(nonce);
     this.#key = checkKey(dataKey);
     this.#nonce = Buffer.from(nonce);
-    this.#header = Buffer.concat([FILE_MAGIC, this.#nonce]);
   }
 
   /** The 32-byte file header. */
@@ -92,10 +150,7 @@ export class BlockSealer {
    */
   seal(chunk: Uint8Array, out: Uint8Array): number {
     if (chunk.length === 0 || chunk.length > BLOCK_DATA) throw new TypeError('chunk must be 1 to 65536 bytes');
-    const n = chunk.length + BLOCK_OVERHEAD;
-    sodium.crypto_secretbox_easy(out.subarray(0, n), chunk, this.#nonce, this.#key);
-    incrementNonce(this.#nonce);
-    return n;
+    return sealChunks(this.#key, this.#nonce, chunk, out, 0);
   }
 
   /** Zeroes the key copy. */
@@ -107,7 +162,7 @@ export class BlockSealer {
 /** Decrypts one file block by block. Give it the header first, then each block in order. */
 export class BlockOpener {
   readonly #key: Buffer;
-  readonly #nonce = Buffer.alloc(NONCE_BYTES);
+  #nonce: Buffer = Buffer.alloc(NONCE_BYTES);
   #block = 0;
 
   constructor(dataKey: Uint8Array) {
@@ -119,14 +174,7 @@ export class BlockOpener {
    * @throws WardError ERR_RCLONE_HEADER
    */
   header(header: Uint8Array): void {
-    if (header.length < HEADER_BYTES) throw headerError('file is too short to be encrypted');
-    if (!FILE_MAGIC.equals(header.subarray(0, FILE_MAGIC.length))) throw headerError('bad magic');
-    this.#nonce.set(header.subarray(FILE_MAGIC.length, HEADER_BYTES));
-  }
-
-  /** Which block {@link open} reads next (0-based). */
-  get blockIndex(): number {
-    return this.#block;
+    this.#nonce = parseHeader(header);
   }
 
   /**
@@ -137,12 +185,7 @@ export class BlockOpener {
   open(block: Uint8Array, out: Uint8Array): number {
     if (block.length > BLOCK_BYTES) throw new TypeError('block is larger than 65552 bytes');
     if (block.length <= BLOCK_OVERHEAD) throw truncatedError();
-    const n = block.length - BLOCK_OVERHEAD;
-    if (!sodium.crypto_secretbox_open_easy(out.subarray(0, n), block, this.#nonce, this.#key)) {
-      out.fill(0, 0, n);
-      throw new WardError('ERR_RCLONE_BLOCK', `block ${this.#block} failed authentication: wrong password or tampered data`);
-    }
-    incrementNonce(this.#nonce);
+    const n = openBlocks(this.#key, this.#nonce, block, out, this.#block);
     this.#block++;
     return n;
   }

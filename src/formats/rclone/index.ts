@@ -17,5 +17,10 @@ export {
   decryptedSize,
   encryptStream,
   encryptedSize,
+  fileHeader,
   incrementNonce,
+  newNonce,
+  openBlocks,
+  parseHeader,
+  sealChunks,
 } from './data.ts';
