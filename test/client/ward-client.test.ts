@@ -152,3 +152,21 @@ test('fromEnv: WARD_SERVER and WARD_IDENTITY', async () => {
   assert.throws(() => WardClient.fromEnv({ WARD_SERVER: url() }), { code: 'ERR_USAGE' });
   assert.throws(() => WardClient.fromEnv({ WARD_IDENTITY: identityDir }), { code: 'ERR_USAGE' });
 });
+
+test('a pending watch does not hold up server shutdown; the client then sees the server gone', async (t) => {
+  const own = await startTestServer(pki);
+  const c = newClient(t, `https://127.0.0.1:${own.port}`);
+  // a fresh store: shop/prod has revision 0 there, so this waits
+  const pending = c.waitForChange('shop', 'prod', 0, 30).catch((e: unknown) => e);
+  let settled = false;
+  void pending.then(() => (settled = true));
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(settled, false, 'still waiting');
+  const t0 = performance.now();
+  await own.close();
+  const closeMs = performance.now() - t0;
+  t.diagnostic(`close took ${closeMs.toFixed(0)} ms`);
+  assert.ok(closeMs < 3000, `close took ${closeMs} ms`);
+  const answer = await pending;
+  assert.ok(answer === 0 || (answer instanceof WardError && answer.exitCode === 5), String(answer));
+});
