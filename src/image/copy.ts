@@ -98,8 +98,12 @@ async function copyLayer(
     // The HMAC authenticates the layer. The plaintext digest in the private options is not
     // enforced: skopeo records the source blob's digest there even when it recompressed the
     // layer before encrypting it, so it need not match the decrypted bytes.
-    plainHash = new Digester(undefined, `decrypted ${name}`);
-    stages.push(new LayerDecryptor(priv, pub), plainHash);
+    stages.push(new LayerDecryptor(priv, pub));
+    if (encrypt) {
+      // Re-encrypting: the new private options record the plaintext digest.
+      plainHash = new Digester(undefined, `decrypted ${name}`);
+      stages.push(plainHash);
+    }
     priv.symkey.fill(0); // the decryptor holds its own copy in a KeyObject
     mediaType = decryptedMediaType(mediaType);
     annotations = withoutEncryptionAnnotations(annotations);

@@ -8,3 +8,8 @@ export { parsePrivateKey, parsePublicKey } from './keys.ts';
 export type { KeyWrapAlg, PublicJweKey } from './keys.ts';
 export { JweKeyWrapper, splitWrappedKeys, unwrapLayerOptions, wrapLayerKeys } from './keywrap.ts';
 export type { KeyWrapper } from './keywrap.ts';
+export {
+  KEY_PROVIDER_ANNOTATION_PREFIX, MAX_KEY_PROVIDER_MESSAGE, parseKeyProviderRequest, parseKeyProviderResponse,
+  serializeKeyProviderRequest, serializeKeyUnwrapResponse, serializeKeyWrapResponse,
+} from './keyprovider.ts';
+export type { KeyProviderRequest } from './keyprovider.ts';
