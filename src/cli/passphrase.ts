@@ -57,8 +57,9 @@ export async function promptPassphrase(prompt: string): Promise<Buffer> {
   const input = new ReadStream(fd);
   const output = new WriteStream(fd);
   try {
-    output.write(`ward: ${prompt} `);
+    // Echo off before the prompt appears, so nothing typed after seeing it is ever echoed.
     input.setRawMode(true);
+    output.write(`ward: ${prompt} `);
     const bytes: number[] = [];
     const line = await new Promise<Buffer>((resolve, reject) => {
       input.on('data', (chunk: Buffer) => {

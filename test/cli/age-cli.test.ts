@@ -211,11 +211,11 @@ test('a reader that goes away (EPIPE) is an I/O error, not a crash', async () =>
 
 test('-p asks on the terminal without echo, twice, and decrypt asks once', async () => {
   writeFileSync(path('tty.bin'), 'typed secret');
-  const enc = await runWithTty('tty passphrase', [process.execPath, WARD, 'encrypt', '-p', '-o', 'tty.age', 'tty.bin'], dir);
+  const enc = await runWithTty('tty secret words', [process.execPath, WARD, 'encrypt', '-p', '-o', 'tty.age', 'tty.bin'], dir);
   assert.equal(enc.code, 0, enc.transcript);
   assert.match(enc.transcript, /enter passphrase:.*\n?[\s\S]*confirm passphrase:/);
-  assert.doesNotMatch(enc.transcript, /tty passphrase/, 'no echo');
-  const dec = await runWithTty('tty passphrase', [process.execPath, WARD, 'decrypt', '-o', 'tty.out', 'tty.age'], dir);
+  assert.doesNotMatch(enc.transcript, /tty secret words/, 'no echo');
+  const dec = await runWithTty('tty secret words', [process.execPath, WARD, 'decrypt', '-o', 'tty.out', 'tty.age'], dir);
   assert.equal(dec.code, 0, dec.transcript);
   assert.equal(readFileSync(path('tty.out'), 'utf8'), 'typed secret');
   const wrong = await runWithTty('not it', [process.execPath, WARD, 'decrypt', '-o', 'tty.wrong', 'tty.age'], dir);
