@@ -251,3 +251,13 @@ test('flags and WARD_* variables: flags win, lists split on commas, bad values a
     assert.throws(() => parseRun(fl as typeof flags, [...cmd], e), { code: 'ERR_USAGE' });
   }
 });
+
+test('a template referring to a secret the workload may not read: exit 4, naming the template\'s reference', async () => {
+  const tmpl = join(dep.root, 'denied.tmpl');
+  writeFileSync(tmpl, 'token={{ other/prod/TOKEN }}\n');
+  const r = runWard(['--template', `${tmpl}:denied.conf`]);
+  assert.equal((await r.exit).code, 4, r.stderr());
+  assert.match(r.stderr(), /template refers to other\/prod\/TOKEN/);
+  assert.ok(!r.stderr().includes('other-token-value'));
+  assert.deepEqual(r.lines(), []);
+});

@@ -142,7 +142,13 @@ class Run {
     const fileSecrets = set.secrets.filter((s) => s.kind === 'file');
     if (fileSecrets.length > 0 || this.templates.length > 0 || o.filesDir !== undefined || o.watch) {
       this.filesDir ??= openFilesDir(o.filesDir, o.allowDisk, o.baseEnv);
-      const lookup = (ref: string) => (ref.includes('/') ? fetched.get(ref) : local.get(ref)?.value);
+      const lookup = (ref: string) => {
+        if (!ref.includes('/')) return local.get(ref)?.value;
+        if (failed.get(ref)?.code === 'ERR_API_DENIED') {
+          throw new WardError('ERR_API_DENIED', `a template refers to ${ref}, which this workload may not read`, { hint: 'check the policies (ward policy explain)' });
+        }
+        return fetched.get(ref);
+      };
       this.files = writeFiles(this.filesDir, fileSecrets, this.templates, lookup, o.allowDisk, this.files);
       env.WARD_FILES = this.filesDir;
     }
