@@ -9,9 +9,10 @@ import { WardError } from '../errors.ts';
 import type { Descriptor, Stage } from '../formats/ocicrypt/index.ts';
 
 /**
- * Blob data as a sequence of chunks. A chunk may live in a reused buffer: it is valid only until
- * the next one is requested, so every consumer finishes with (or copies) a chunk before asking
- * for the next. Sources, stages and sinks are driven by one loop instead of Node streams, which
+ * Blob data as a sequence of chunks. A chunk may live in a reused buffer: it stays valid until
+ * two more chunks have been requested (file sources keep a ring of three buffers, one read
+ * ahead), so a consumer may keep at most one chunk in flight (as writeFileChunks does) and
+ * copies anything it keeps longer. Sources, stages and sinks are driven by one loop instead of Node streams, which
  * keeps peak memory near the runtime's own (streams left ~100 MiB of dead buffers per GiB).
  */
 export type Chunks = AsyncIterable<Buffer> | Iterable<Buffer>;
@@ -115,8 +116,8 @@ export async function* through(chunks: Chunks, stage: Stage): AsyncGenerator<Buf
 }
 
 /**
- * A file's bytes [start, start+length) as chunks read into one reused buffer: each chunk is valid
- * until the next is requested, so consumers must finish with it first (the sinks do).
+ * A file's bytes [start, start+length) as chunks read into a ring of three reused buffers, one
+ * read ahead, so reading overlaps the consumer's work.
  * @throws ERR_IMAGE_NOT_FOUND when the file cannot be opened (checked before returning)
  */
 export async function readFileChunks(path: string, what: string, start = 0, length = Infinity): Promise<Chunks> {
@@ -124,29 +125,47 @@ export async function readFileChunks(path: string, what: string, start = 0, leng
     throw new WardError('ERR_IMAGE_NOT_FOUND', `${what} missing (${path})`, { cause: e });
   });
   return (async function* () {
-    const buf = Buffer.allocUnsafeSlow(CHUNK);
+    const ring = [0, 1, 2].map(() => Buffer.allocUnsafeSlow(CHUNK));
+    let pos = start;
+    let left = length;
+    let slot = 0;
+    const readNext = async (): Promise<Buffer | undefined> => {
+      if (left <= 0) return undefined;
+      const buf = ring[slot++ % ring.length]!;
+      const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, left), pos);
+      if (bytesRead === 0) return undefined;
+      pos += bytesRead;
+      left -= bytesRead;
+      return buf.subarray(0, bytesRead);
+    };
+    let next = readNext();
     try {
-      for (let pos = start, left = length; left > 0;) {
-        const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, left), pos);
-        if (bytesRead === 0) return;
-        pos += bytesRead;
-        left -= bytesRead;
-        yield buf.subarray(0, bytesRead);
+      for (let chunk = await next; chunk; chunk = await next) {
+        next = readNext();
+        yield chunk;
       }
     } finally {
+      await next.catch(() => undefined);
       await fh.close();
     }
   })();
 }
 
-/** Writes chunks to a new file (mode 0600), each fully before the next is requested. */
+/** Writes chunks to a new file (mode 0600), one write in flight while the next chunk is made. */
 export async function writeFileChunks(path: string, chunks: Chunks): Promise<void> {
   const fh = await open(path, 'wx', 0o600);
+  const writeAll = async (c: Buffer) => {
+    for (let off = 0; off < c.length;) off += (await fh.write(c, off, c.length - off)).bytesWritten;
+  };
+  let pending: Promise<void> = Promise.resolve();
   try {
     for await (const c of chunks) {
-      for (let off = 0; off < c.length;) off += (await fh.write(c, off, c.length - off)).bytesWritten;
+      await pending;
+      pending = writeAll(c);
     }
+    await pending;
   } finally {
+    await pending.catch(() => undefined);
     await fh.close();
   }
 }
