@@ -1,7 +1,7 @@
 /**
  * The audit worker thread (audit-worker.ts): its own connection to the SQLite store, appending
- * the batches the main thread posts. Each message is [callers' entry lists]; the reply carries
- * each caller's records, after the COMMIT.
+ * the batches the main thread posts. Each message is the JSON of [callers' entry lists]; the reply
+ * carries each caller's records (JSON), after the COMMIT.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSqliteStore } from '../store/sqlite.ts';
@@ -17,13 +17,14 @@ try {
   process.exit(1);
 }
 
-port.on('message', (m: { id: number; entries: AuditInput[][] } | { close: true }) => {
+port.on('message', (m: { id: number; entries: string } | { close: true }) => {
   if ('close' in m) {
     void store.close().then(() => port.close());
     return;
   }
-  const sizes = m.entries.map((e) => e.length);
-  store.appendAudit(m.entries.flat()).then(
+  const entries = JSON.parse(m.entries) as AuditInput[][];
+  const sizes = entries.map((e) => e.length);
+  store.appendAudit(entries.flat()).then(
     (records) => {
       const out = [];
       let at = 0;
@@ -31,7 +32,7 @@ port.on('message', (m: { id: number; entries: AuditInput[][] } | { close: true }
         out.push(records.slice(at, at + n));
         at += n;
       }
-      port.postMessage({ id: m.id, records: out });
+      port.postMessage({ id: m.id, records: JSON.stringify(out) });
     },
     (e: unknown) => port.postMessage({ id: m.id, error: e instanceof Error ? e.message : String(e) }),
   );
