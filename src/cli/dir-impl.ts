@@ -92,6 +92,7 @@ export async function runDir(action: 'encrypt' | 'decrypt', src: string, dst: st
       filenameEncryption: flags.filenameEncryption,
       directoryNameEncryption: flags.directoryNameEncryption === 'true',
       jobs: Number(flags.jobs),
+      threads: flags.threads === '2' ? 2 : 1,
       signal: abort.signal,
       onWarning: (m) => {
         progress.done();

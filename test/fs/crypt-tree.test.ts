@@ -59,6 +59,7 @@ function allNames(root: string): string[] {
 
 const modes: [string, Partial<TreeOptions>][] = [
   ['standard', {}],
+  ['standard, second crypto thread', { threads: 2 }],
   ['standard, directory names in clear', { directoryNameEncryption: false }],
   ['off', { filenameEncryption: 'off' }],
 ];
@@ -137,6 +138,17 @@ test('a tampered last block fails with ERR_RCLONE_BLOCK and leaves no partial fi
   const out = allNames(join(dir, 'dec'));
   assert.ok(!out.some((n) => n.includes('3x65536+5')), 'no partial plaintext');
   assert.ok(!out.some((n) => n.includes('.ward-tmp-')), 'no temporary file');
+});
+
+test('with a second crypto thread, a tampered block and a wrong password fail the same way', async (t) => {
+  const dir = await encrypted(t);
+  const f = bigFile(dir);
+  const fd = openSync(f, 'r+');
+  writeSync(fd, Buffer.from([0xff]), 0, 1, HEADER_BYTES + BLOCK_BYTES + 100);
+  closeSync(fd);
+  await assert.rejects(decryptTree(join(dir, 'enc'), join(dir, 'dec'), { keys, threads: 2, jobs: 2 }), (e) => code('ERR_RCLONE_BLOCK')(e) && /block 1 /.test((e as Error).message));
+  assert.ok(!allNames(join(dir, 'dec')).some((n) => n.includes('3x65536+5') || n.includes('.ward-tmp-')));
+  await assert.rejects(decryptTree(join(dir, 'enc'), join(dir, 'dec2'), { keys: wrongKeys, threads: 2, jobs: 2 }), code('ERR_RCLONE_WRONG_PASSWORD'));
 });
 
 test('a renamed encrypted file fails with ERR_RCLONE_NAME before anything is written', async (t) => {
