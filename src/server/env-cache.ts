@@ -30,8 +30,8 @@ export interface EnvBatch {
   env: string;
   revision: number;
   secrets: EnvItem[];
-  /** JSON text of the whole batch, serialized once. */
-  json: string;
+  /** UTF-8 JSON of the whole batch, serialized and encoded once. */
+  json: Buffer;
 }
 
 interface Entry {
@@ -57,7 +57,7 @@ export function createEnvCache(options: { ttlMs: number; maxEntries?: number; no
   const keyOf = (app: string, env: string) => `${app}/${env}`;
   const serialize = (b: Omit<EnvBatch, 'json'>): EnvBatch => ({
     ...b,
-    json: JSON.stringify({ app: b.app, env: b.env, revision: b.revision, secrets: b.secrets }),
+    json: Buffer.from(JSON.stringify({ app: b.app, env: b.env, revision: b.revision, secrets: b.secrets })),
   });
 
   return {

@@ -72,9 +72,16 @@ export function connectionIdentity(socket: Socket, trustDomain: string): Verdict
   return verdict;
 }
 
-/** The source address of a request's connection, IPv4-mapped IPv6 normalised. */
+const sources = new WeakMap<Socket, string>();
+
+/** The source address of a request's connection, IPv4-mapped IPv6 normalised (cached per socket). */
 export function sourceAddress(req: FastifyRequest): string {
-  return normaliseAddress(req.socket.remoteAddress ?? '-');
+  let source = sources.get(req.socket);
+  if (source === undefined) {
+    source = normaliseAddress(req.socket.remoteAddress ?? '-');
+    sources.set(req.socket, source);
+  }
+  return source;
 }
 
 declare module 'fastify' {

@@ -35,8 +35,9 @@ test('server allow list: only ::1 may connect', async () => {
   v6.close();
 });
 
-test('a read fails closed (503, no value) when its audit record cannot be written', async () => {
+test('a read fails closed (503, no value) when its audit record cannot be written; internal errors leak nothing', async () => {
   let failAudit = false;
+  let failRead = false;
   const server = await startTestServer(pki);
   after(() => server.close());
   // Fault injection at the store boundary: the real SQLite store, with appendAudit failing on demand.
@@ -46,6 +47,7 @@ test('a read fails closed (503, no value) when its audit record cannot be writte
       if (prop === 'appendAudit') {
         return (entries: Parameters<Store['appendAudit']>[0]) => (failAudit ? Promise.reject(new Error('disk full')) : target.appendAudit(entries));
       }
+      if (prop === 'getSecret' && failRead) return () => Promise.reject(new Error('SQLITE_IOERR at /srv/ward/data/ward.db page 7'));
       const v = Reflect.get(target, prop, receiver);
       return typeof v === 'function' ? v.bind(target) : v;
     },
@@ -75,5 +77,11 @@ test('a read fails closed (503, no value) when its audit record cannot be writte
   }
   failAudit = false;
   assert.equal((await admin.call('GET', '/v1/secrets/a/b/C')).status, 200);
+  // an unexpected failure is a generic 500 that leaks nothing of the internal error
+  failRead = true;
+  const internal = await admin.call('GET', '/v1/secrets/a/b/C');
+  assert.equal(internal.status, 500);
+  assert.deepEqual(internal.body, { error: { code: 'ERR_INTERNAL', message: 'internal error' } });
+  failRead = false;
   admin.close();
 });
