@@ -20,12 +20,13 @@ head -c $((SIZE_MIB * 1024 * 1024)) /dev/urandom >"$D/plain"
 R=$(cat "$D/recipient")
 "${WARD[@]}" --version >/dev/null # warm the compile cache
 
-# measure NAME CMD...: appends "seconds maxrss_kib" to $D/NAME
+# measure NAME CMD...: appends "wall_seconds maxrss_kib cpu_seconds" to $D/NAME
 measure() {
   local name=$1; shift
   /usr/bin/time -v -o "$D/time.txt" "$@" >/dev/null
-  awk -v n="$name" '/Elapsed \(wall clock\)/ { split($NF, t, ":"); s = (length(t) == 3) ? t[1]*3600 + t[2]*60 + t[3] : t[1]*60 + t[2] }
-       /Maximum resident set size/ { m = $NF } END { print s, m }' "$D/time.txt" >>"$D/$name"
+  awk '/Elapsed \(wall clock\)/ { split($NF, t, ":"); s = (length(t) == 3) ? t[1]*3600 + t[2]*60 + t[3] : t[1]*60 + t[2] }
+       /User time \(seconds\)|System time \(seconds\)/ { c += $NF }
+       /Maximum resident set size/ { m = $NF } END { print s, m, c }' "$D/time.txt" >>"$D/$name"
 }
 
 for i in $(seq "$RUNS"); do
@@ -43,11 +44,12 @@ col() { awk -v c="$2" '{ print $c }' "$D/$1" | median; }
 MB=$((SIZE_MIB * 1048576))
 echo "age benchmark: ${SIZE_MIB} MiB random file on /dev/shm, X25519, $RUNS alternating runs, medians"
 echo "node $("$NODE" -v), $(age --version 2>/dev/null | head -1 | sed 's/^/age /')"
-printf '%-8s %10s %10s %10s %10s %8s %12s %12s\n' job ward_s age_s ward_MB/s age_MB/s ratio ward_RSS_MiB age_RSS_MiB
+printf '%-5s %8s %8s %10s %10s %7s %10s %10s %12s %12s\n' job ward_s age_s ward_MB/s age_MB/s ratio ward_cpu_s age_cpu_s ward_RSS_MiB age_RSS_MiB
 for job in enc dec; do
-  ws=$(col ward-$job 1); as=$(col age-$job 1); wm=$(col ward-$job 2); am=$(col age-$job 2)
-  awk -v j="$job" -v ws="$ws" -v as="$as" -v wm="$wm" -v am="$am" -v mb="$MB" 'BEGIN {
-    printf "%-8s %10.2f %10.2f %10.0f %10.0f %8.2f %12.1f %12.1f\n", j, ws, as, mb/ws/1e6, mb/as/1e6, ws/as, wm/1024, am/1024 }'
+  ws=$(col ward-$job 1); as=$(col age-$job 1); wm=$(col ward-$job 2); am=$(col age-$job 2); wc=$(col ward-$job 3); ac=$(col age-$job 3)
+  awk -v j="$job" -v ws="$ws" -v as="$as" -v wm="$wm" -v am="$am" -v wc="$wc" -v ac="$ac" -v mb="$MB" 'BEGIN {
+    printf "%-5s %8.2f %8.2f %10.0f %10.0f %7.2f %10.2f %10.2f %12.1f %12.1f\n", j, ws, as, mb/ws/1e6, mb/as/1e6, ws/as, wc, ac, wm/1024, am/1024 }'
 done
-echo "all runs (seconds maxrss_KiB):"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "all runs (wall_s maxrss_KiB cpu_s):"
 for f in ward-enc age-enc ward-dec age-dec; do echo "  $f: $(tr '\n' ',' <"$D/$f")"; done
