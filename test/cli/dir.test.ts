@@ -94,3 +94,14 @@ test('help documents the flags', () => {
     assert.ok(r.stdout.includes(flag), flag);
   }
 });
+
+test('on a terminal, a summary goes to stderr', (t) => {
+  const dir = scratch(t);
+  // script(1), from Debian's essential bsdutils, gives the child a pseudo-terminal.
+  const cmd = [process.execPath, WARD, 'dir', 'encrypt', join(dir, 'plain'), join(dir, 'enc'), '--password-file', join(dir, 'pw')]
+    .map((a) => `'${a.replaceAll("'", "'\\''")}'`)
+    .join(' ');
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', env: { ...process.env, WARD_DIR_PASSWORD_FILE: '' } });
+  assert.equal(r.status, 0, r.stdout);
+  assert.match(r.stdout, /ward: encrypted 2 files \(0\.0 MB\), 0 unchanged, 0 skipped/);
+});
