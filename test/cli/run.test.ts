@@ -225,6 +225,11 @@ test('--watch: a changed secret reaches the app (file re-rendered, SIGHUP); SIGT
   admin(dep, server.url).set('shop/prod/tls.key', 'KEY-2', { file: true });
   const hup = await r.waitFor('hup', (l) => l.key === 'KEY-2');
   assert.equal(hup.key, 'KEY-2');
+  // the server restarts: the watch reconnects and keeps delivering
+  await server.stop();
+  server = await startWardServer(dep, port);
+  admin(dep, server.url).set('shop/prod/tls.key', 'KEY-3', { file: true });
+  await r.waitFor('hup', (l) => l.key === 'KEY-3');
   r.child.kill('SIGTERM');
   await r.waitFor('term');
   const { code } = await r.exit;
