@@ -141,17 +141,12 @@ describe('ward secret', () => {
       check();
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    // type like a person, a moment after the prompt: src/cli/passphrase.ts turns echo off just
-    // after writing the prompt, so input sent in that instant could still be echoed
-    const type = async (text: string) => {
-      await new Promise((r) => setTimeout(r, 500));
-      child.stdin.write(text);
-    };
+    // answer as soon as the prompt shows: echo must already be off by then
     try {
       await waitFor('(not echoed):');
-      await type('typed-secret\r');
+      child.stdin.write('typed-secret\r');
       await waitFor('again, to confirm:');
-      await type('typed-secret\r');
+      child.stdin.write('typed-secret\r');
       await waitFor('stored shop/prod/TYPED version 1');
     } finally {
       child.stdin.end();
