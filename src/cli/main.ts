@@ -21,22 +21,23 @@ export function buildProgram(): Command {
     .option('--debug', 'print stack traces and internal details of errors')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError(true)
+    // Program flags only before the command: `ward secret get X --version 3` is the command's own.
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s.replace(/^error:/, 'ward: error:')) })
     .addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage, 3 decryption failed, 4 access denied,\n5 server unreachable, 6 not found, 7 conflict, 8 configuration, 9 I/O, 10 server sealed.\nSee docs/errors.md.');
-  program.hook('preAction', (cmd) => {
-    if (cmd.opts().debug) debugEnabled.value = true;
-  });
   for (const register of commands) register(program);
   return program;
 }
 
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // --debug is accepted anywhere on the line, so it is taken out before commander sees it.
   if (argv.includes('--debug')) debugEnabled.value = true;
+  const args = argv.filter((a) => a !== '--debug');
   const program = buildProgram();
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(args, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (e) {
     if (e instanceof CommanderError) {

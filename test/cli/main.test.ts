@@ -54,3 +54,9 @@ test('--debug adds the stack trace', () => {
   assert.equal(r.status, 3);
   assert.match(r.stderr, /\n\s+at /);
 });
+
+test('a command\'s own --version is not taken for the program\'s', () => {
+  const r = ward('secret', 'get', 'a/b/c', '--version', '3', '--server', 'https://127.0.0.1:1', '--identity', '/nonexistent');
+  assert.doesNotMatch(r.stdout, /^\d+\.\d+\.\d+\n$/);
+  assert.notEqual(r.status, 0);
+});

@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .command('get')
     .description('print the value of a secret to stdout, byte for byte')
     .argument('<path>', 'APP/ENV/NAME')
-    .option('--version <n>', 'a specific version (default: the latest); write --version=N, as a bare --version prints Ward\'s own version')
+    .option('--version <n>', 'a specific version (default: the latest)')
     .option('--json', 'print the metadata (version, kind, dates, size) as JSON instead of the value')
     .addHelpText('after', '\nExit codes: 4 when denied or when the secret does not exist (existence does not leak).')
     .action(async (path: string, _o: unknown, cmd: Command) => (await impl()).getSecret(path, flags(cmd)));
