@@ -193,12 +193,21 @@ export class RegistryClient {
     this.#ready ??= this.#init();
     await this.#ready;
     let url = typeof pathOrUrl === 'string' ? this.url(pathOrUrl) : pathOrUrl;
+    let refreshed = false;
     for (let hop = 0; hop < 6; hop++) {
       const sameHost = url.host === new URL(this.#base!).host;
       const headers: OutgoingHttpHeaders = { 'user-agent': 'ward', ...opts.headers };
       if (this.#auth && sameHost) headers.authorization = this.#auth;
       if (url.protocol === 'http:' && this.#tlsVerify) throw new WardError('ERR_IMAGE_INSECURE', `refusing to follow a redirect to plain HTTP (${url.host})`);
       const res = await this.#send(url, method, headers, opts.body);
+      const challenge = res.status === 401 && sameHost ? parseChallenge(res.headers['www-authenticate']) : undefined;
+      if (challenge?.scheme === 'bearer' && !refreshed && (opts.body === undefined || Buffer.isBuffer(opts.body))) {
+        // The token expired during a long copy (or needs another scope): fetch a new one, once.
+        res.body.resume();
+        refreshed = true;
+        this.#auth = `Bearer ${await this.#token(challenge.params)}`;
+        continue;
+      }
       if ([301, 302, 303, 307, 308].includes(res.status) && res.headers.location && (method === 'GET' || method === 'HEAD')) {
         res.body.resume();
         url = new URL(res.headers.location, url);

@@ -67,7 +67,7 @@ interface Flags {
 
 function progressRenderer(): (e: { name: string; done: number; total: number; state: string }) => void {
   let last = 0;
-  const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+  const mib = (n: number) => (n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
   return (e) => {
     const now = Date.now();
     if (e.state === 'running' && now - last < 100) return;
