@@ -42,6 +42,8 @@ export interface ServerOptions {
   envCacheTtlMs?: number;
   /** pino level; 'warn' by default so that no per-request line is logged on the hot path. */
   logLevel?: string;
+  /** How often revocations made elsewhere (another replica) are re-read from the store. Default 5 s. */
+  revocationRefreshMs?: number;
   /** Milliseconds a keep-alive connection may stay idle. Default 65 s. */
   keepAliveTimeoutMs?: number;
   now?: () => number;
@@ -173,6 +175,17 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const envCache = createEnvCache({ ttlMs: opts.envCacheTtlMs ?? 2000, now });
   const metrics = createMetrics({ auditQueueDepth: auditor.depth, dataKeyCache: vault.cacheSize, envCache: envCache.size });
   const revoked = await opts.store.revokedSerials();
+  // Revocations made through this server apply at once (the revoke route adds to the set); those
+  // made through another replica sharing the database are picked up within this interval.
+  const revocationRefresh = setInterval(() => {
+    opts.store.revokedSerials().then(
+      (serials) => {
+        for (const serial of serials) revoked.add(serial);
+      },
+      (e: unknown) => app.log.warn({ err: e }, 'cannot refresh the revoked serials'),
+    );
+  }, opts.revocationRefreshMs ?? 5000);
+  revocationRefresh.unref();
   let authorizer = buildAuthorizer(parsePolicies(await opts.store.listPolicies()), opts.sources);
 
   const ctx: ServerContext = {
@@ -258,6 +271,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     app.server.once('close', () => clearInterval(sweep));
   });
   app.addHook('onClose', async () => {
+    clearInterval(revocationRefresh);
     await auditor.close();
     vault.close();
     envCache.clear();

@@ -10,7 +10,7 @@ import { client, makePki, startTestServer, b64, type Client } from './helpers.ts
 
 const pki = await makePki();
 const other = await makePki();
-const server = await startTestServer(pki, { host: '::' });
+const server = await startTestServer(pki, { host: '::', revocationRefreshMs: 100 });
 const admin = client(server, pki.admin);
 after(async () => {
   admin.close();
@@ -142,4 +142,18 @@ test('IPv6 and IPv4 clients reach the same server; sources are normalised', asyn
   assert.ok(sources.has('::1'), 'IPv6 source recorded as ::1');
   assert.ok(sources.has('127.0.0.1'), 'IPv4-mapped source recorded as plain IPv4');
   assert.ok(![...sources].some((s) => String(s).startsWith('::ffff:')));
+});
+
+test('a revocation made by another replica (straight in the shared store) is picked up within the refresh interval', async () => {
+  const cred = await pki.workload('billing', 'prod', 'elsewhere');
+  const w = client(server, cred);
+  assert.equal((await w.call('GET', '/v1/whoami')).status, 200);
+  await server.store.recordCertificate({
+    serial: cred.serial, name: 'elsewhere', spiffeId: cred.spiffeId!, app: 'billing', env: 'prod', role: 'workload',
+    notBefore: cred.notBefore.getTime(), notAfter: cred.notAfter.getTime(), fingerprint: 'sha256:00', issuedAt: Date.now(), revokedAt: null,
+  });
+  assert.ok(await server.store.revokeCertificate(cred.serial, Date.now()));
+  await new Promise((r) => setTimeout(r, 400));
+  assert.equal((await w.call('GET', '/v1/whoami')).status, 401);
+  w.close();
 });
