@@ -157,7 +157,7 @@ class Run {
     return { env, revision: set.revision, files: this.files };
   }
 
-  /** Removes what this run wrote (--watch only: after execve the app owns the files). */
+  /** Removes what this run wrote (after execve the app owns the files instead). */
   cleanup(): void {
     if (this.filesDir === undefined) return;
     if (this.o.filesDir === undefined) rmSync(this.filesDir, { recursive: true, force: true });
@@ -179,7 +179,12 @@ export async function runWard(o: RunOptions): Promise<number> {
 
   if (!o.watch) {
     run.client.close();
-    return handOver(path, o.command, first.env);
+    try {
+      return handOver(path, o.command, first.env);
+    } catch (e) {
+      run.cleanup(); // the app never started: its files must not stay behind
+      throw e;
+    }
   }
 
   // only --watch needs child processes; the hand-over path does not load them
