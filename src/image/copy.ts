@@ -19,7 +19,7 @@ import {
 } from './manifest.ts';
 import type { Platform } from './manifest.ts';
 import { indexedLayers, labelledLayers } from './select.ts';
-import { CHUNK, Digester, readAll, through } from './transport.ts';
+import { CHUNK, Digester, ownedOutputs, readAll, through } from './transport.ts';
 import type { Chunks, ImageDestination, ImageSource } from './transport.ts';
 
 export interface ProgressEvent {
@@ -98,7 +98,7 @@ async function copyLayer(
     // The HMAC authenticates the layer. The plaintext digest in the private options is not
     // enforced: skopeo records the source blob's digest there even when it recompressed the
     // layer before encrypting it, so it need not match the decrypted bytes.
-    stages.push(new LayerDecryptor(priv, pub));
+    stages.push(ownedOutputs(new LayerDecryptor(priv, pub)));
     if (encrypt) {
       // Re-encrypting: the new private options record the plaintext digest.
       plainHash = new Digester(undefined, `decrypted ${name}`);
@@ -130,7 +130,7 @@ async function copyLayer(
       opts.onWarning?.(`${name} is already encrypted; it is copied as it is (pass --decryption-key to re-encrypt it)`);
     } else {
       encryptor = new LayerEncryptor(plainDigest);
-      stages.push(encryptor);
+      stages.push(ownedOutputs(encryptor));
       action = action === 'decrypted' ? 'reencrypted' : 'encrypted';
     }
   }

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { WardError } from '../errors.ts';
-import { readAll } from './transport.ts';
+import { readAll, release } from './transport.ts';
 import type { Chunks } from './transport.ts';
 
 export interface Credentials {
@@ -116,7 +116,10 @@ export class RegistryClient {
       else {
         // Each chunk is flushed before the next is requested: chunks may live in reused buffers.
         (async () => {
-          for await (const c of body) await new Promise<void>((done, bad) => req.write(c, (e) => (e ? bad(e) : done())));
+          for await (const c of body) {
+            await new Promise<void>((done, bad) => req.write(c, (e) => (e ? bad(e) : done())));
+            release(c);
+          }
           req.end();
         })().catch((e: unknown) => {
           bodyError = e;

@@ -105,6 +105,35 @@ export class Digester implements Stage {
   }
 }
 
+/** Buffers a stage allocated for this pipeline alone: the sink frees them once written. */
+const owned = new WeakSet<ArrayBufferLike>();
+
+function mark(b: Buffer): Buffer {
+  if (b.byteOffset === 0 && b.buffer.byteLength === b.length) owned.add(b.buffer);
+  return b;
+}
+
+/**
+ * Marks the stage's outputs as owned by the pipeline, so that sinks release them right after
+ * writing them (V8 would otherwise collect these buffers late: ~50 MiB more peak RSS per layer).
+ */
+export function ownedOutputs(stage: Stage): Stage {
+  return {
+    update: (c) => mark(stage.update(c)),
+    final: () => {
+      const rest = stage.final();
+      return rest && mark(rest);
+    },
+  };
+}
+
+/** Frees a written chunk's memory now if the pipeline owns it. */
+export function release(c: Buffer): void {
+  if (!owned.has(c.buffer)) return;
+  owned.delete(c.buffer);
+  (c.buffer as ArrayBuffer).transfer(0);
+}
+
 /** Runs `chunks` through a stage. */
 export async function* through(chunks: Chunks, stage: Stage): AsyncGenerator<Buffer> {
   for await (const c of chunks) {
@@ -156,6 +185,7 @@ export async function writeFileChunks(path: string, chunks: Chunks): Promise<voi
   const fh = await open(path, 'wx', 0o600);
   const writeAll = async (c: Buffer) => {
     for (let off = 0; off < c.length;) off += (await fh.write(c, off, c.length - off)).bytesWritten;
+    release(c);
   };
   let pending: Promise<void> = Promise.resolve();
   try {
