@@ -94,29 +94,27 @@ export interface FileSecret {
 }
 
 /**
- * Writes every file secret and renders every template; returns the paths written. Files written
- * by an earlier call (`previous`) that are no longer wanted are removed.
+ * Writes every file secret and renders every template; returns the paths written. Every template
+ * is rendered before anything is written, so a bad template leaves the directory as it was. Files
+ * written by an earlier call (`previous`) that are no longer wanted are removed.
  * @throws WardError ERR_TEMPLATE (unknown reference), ERR_RUN_DISK, ERR_IO
  */
 export function writeFiles(dir: string, files: FileSecret[], templates: TemplateSpec[], lookup: Lookup, allowDisk: boolean, previous: readonly string[] = []): string[] {
-  const written: string[] = [];
-  for (const f of files) {
-    const path = join(dir, f.name);
-    writeSecretFile(path, f.value);
-    written.push(path);
-  }
-  for (const t of templates) {
-    const path = isAbsolute(t.dst) ? t.dst : join(dir, t.dst);
-    if (isAbsolute(t.dst)) checkMemory(dirname(path), allowDisk);
-    else mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const rendered = renderTemplate(t.source, t.src, lookup);
-    try {
-      writeSecretFile(path, rendered);
-    } finally {
-      rendered.fill(0);
+  const outputs: { path: string; data: Buffer; rendered: boolean }[] = files.map((f) => ({ path: join(dir, f.name), data: f.value, rendered: false }));
+  try {
+    for (const t of templates) {
+      const path = isAbsolute(t.dst) ? t.dst : join(dir, t.dst);
+      if (isAbsolute(t.dst)) checkMemory(dirname(path), allowDisk);
+      outputs.push({ path, data: renderTemplate(t.source, t.src, lookup), rendered: true });
     }
-    written.push(path);
+    for (const o of outputs) {
+      mkdirSync(dirname(o.path), { recursive: true, mode: 0o700 });
+      writeSecretFile(o.path, o.data);
+    }
+  } finally {
+    for (const o of outputs) if (o.rendered) o.data.fill(0);
   }
+  const written = outputs.map((o) => o.path);
   for (const old of previous) if (!written.includes(old)) rmSync(old, { force: true });
   return written;
 }

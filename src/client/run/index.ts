@@ -175,7 +175,13 @@ export async function runWard(o: RunOptions): Promise<number> {
   if (o.command.length === 0) throw new WardError('ERR_USAGE', 'no command given', { hint: 'ward run [options] -- CMD [ARG...]' });
   const path = resolveCommand(o.command[0]!, o.baseEnv.PATH);
   const run = new Run(o);
-  const first = await run.prepare(o.waitMs);
+  let first: Prepared;
+  try {
+    first = await run.prepare(o.waitMs);
+  } catch (e) {
+    run.cleanup(); // e.g. a template failed after the file secrets were written
+    throw e;
+  }
 
   if (!o.watch) {
     run.client.close();

@@ -42,3 +42,14 @@ test('--template: SRC:DST must be well-formed and DST stay inside the files dir'
   }
   assert.throws(() => parseTemplateSpec('/no/such/file:out'), { code: 'ERR_IO' });
 });
+
+test('a bad template leaves the directory untouched', (t) => {
+  const dir = openFilesDir(undefined, false, {});
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const tmplDir = mkdtempSync(join(tmpdir(), 'ward-tmpl-'));
+  t.after(() => rmSync(tmplDir, { recursive: true, force: true }));
+  writeFileSync(join(tmplDir, 't'), '{{ NOPE }}');
+  const tmpl = parseTemplateSpec(`${join(tmplDir, 't')}:out`);
+  assert.throws(() => writeFiles(dir, [{ name: 'tls.key', value: Buffer.from('K') }], [tmpl], () => undefined, false), { code: 'ERR_TEMPLATE' });
+  assert.deepEqual(readdirSync(dir), []);
+});
