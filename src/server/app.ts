@@ -162,8 +162,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     keepAliveTimeout: opts.keepAliveTimeoutMs ?? 65_000,
-    requestTimeout: 60_000,
-    connectionTimeout: 10_000,
+    // Time to receive a whole request (slow clients). No socket inactivity timeout: long-polls
+    // (audit, watch) legitimately send nothing for up to a minute; idle keep-alive connections
+    // are closed by keepAliveTimeout.
+    requestTimeout: 30_000,
+    connectionTimeout: 0,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
@@ -291,6 +294,8 @@ function auditEntry(req: FastifyRequest, time: number, outcome: string, detail: 
   } catch {
     path = rawPath(req);
   }
+  // Paths come from validated params or, for refused requests, from raw input: bound them.
+  path = path.slice(0, 512);
   const who = req.caller ?? req.presented;
   const entry: AuditInput = {
     time,
