@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { admin, BIN, cleanEnv, freePort, initDeployment, startWardServer, type Deployment, type RunningServer } from '../client/deployment.ts';
 
@@ -260,9 +260,16 @@ test('flags and WARD_* variables: flags win, lists split on commas, bad values a
 test('a template referring to a secret the workload may not read: exit 4, naming the template\'s reference', async () => {
   const tmpl = join(dep.root, 'denied.tmpl');
   writeFileSync(tmpl, 'token={{ other/prod/TOKEN }}\n');
-  const r = runWard(['--template', `${tmpl}:denied.conf`]);
-  assert.equal((await r.exit).code, 4, r.stderr());
-  assert.match(r.stderr(), /template refers to other\/prod\/TOKEN/);
-  assert.ok(!r.stderr().includes('other-token-value'));
-  assert.deepEqual(r.lines(), []);
+  // files would go under this private tmpfs parent: nothing may be left there
+  const parent = mkdtempSync('/dev/shm/ward-test-');
+  try {
+    const r = runWard(['--template', `${tmpl}:denied.conf`], { XDG_RUNTIME_DIR: parent });
+    assert.equal((await r.exit).code, 4, r.stderr());
+    assert.deepEqual(readdirSync(parent), [], 'no secret file left behind');
+    assert.match(r.stderr(), /template refers to other\/prod\/TOKEN/);
+    assert.ok(!r.stderr().includes('other-token-value'));
+    assert.deepEqual(r.lines(), []);
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
+  }
 });
