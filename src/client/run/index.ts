@@ -207,7 +207,11 @@ export async function runWard(o: RunOptions): Promise<number> {
   });
   supervisor.start();
   const watching = (async () => {
-    for await (const _ of run.client.watch(run.app, run.envName, { revision: first.revision, signal: abort.signal, log: o.log })) supervisor.changed();
+    for await (const set of run.client.watch(run.app, run.envName, { revision: first.revision, signal: abort.signal, log: o.log })) {
+      // only the change matters here: the refresh fetches everything again, references included
+      for (const s of set.secrets) s.value.fill(0);
+      supervisor.changed();
+    }
   })().catch((e: unknown) => o.warn(`watching stopped: ${e instanceof Error ? e.message : String(e)}`));
   const code = await supervisor.exited;
   abort.abort();
