@@ -15,6 +15,7 @@
  * never stuck on an older server.
  */
 import { WardError } from '../errors.ts';
+import { isValidSegment } from '../pki/spiffe.ts';
 import { WardHttpClient } from './http.ts';
 import { describeIdentity, loadIdentity, type Identity } from './identity.ts';
 import { retry, type RetryOptions } from './wait.ts';
@@ -100,7 +101,7 @@ function decodeSecret(app: string, env: string, w: WireSecret, what: string): Se
 }
 
 const seg = (s: string, what: string) => {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(s)) throw new WardError('ERR_USAGE', `invalid ${what} ${JSON.stringify(s.slice(0, 140))}`, { hint: 'names use letters, digits, ".", "_" and "-"' });
+  if (!isValidSegment(s)) throw new WardError('ERR_USAGE', `invalid ${what} ${JSON.stringify(s.slice(0, 140))}`, { hint: 'names use letters, digits, ".", "_" and "-"' });
   return encodeURIComponent(s);
 };
 
