@@ -50,7 +50,8 @@ function readPem(path: string, what: string): string {
   }
 }
 
-function resolveListen(config: WardConfig, o: StartOverrides): { api: ListenAddress; health: ListenAddress | undefined } {
+/** API and health addresses: flags win over the environment, which wins over ward.toml. */
+export function resolveListen(config: WardConfig, o: StartOverrides): { api: ListenAddress; health: ListenAddress | undefined } {
   const env = o.env ?? process.env;
   const apiText = o.listen ?? env.WARD_LISTEN;
   const healthText = o.healthListen ?? env.WARD_HEALTH_LISTEN;
