@@ -1,7 +1,7 @@
 /**
  * The audit worker thread (audit-worker.ts): its own connection to the SQLite store, appending
- * the batches the main thread posts. Each message is the JSON of [callers' entry lists]; the reply
- * carries each caller's records (JSON), after the COMMIT.
+ * the batches the main thread posts. Each message is the JSON of [callers' entry lists]; the reply,
+ * after the COMMIT, carries the seq of the batch's first record (the rest follow consecutively).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSqliteStore } from '../store/sqlite.ts';
@@ -23,17 +23,8 @@ port.on('message', (m: { id: number; entries: string } | { close: true }) => {
     return;
   }
   const entries = JSON.parse(m.entries) as AuditInput[][];
-  const sizes = entries.map((e) => e.length);
   store.appendAudit(entries.flat()).then(
-    (records) => {
-      const out = [];
-      let at = 0;
-      for (const n of sizes) {
-        out.push(records.slice(at, at + n));
-        at += n;
-      }
-      port.postMessage({ id: m.id, records: JSON.stringify(out) });
-    },
+    (records) => port.postMessage({ id: m.id, first: records[0]?.seq ?? 0 }),
     (e: unknown) => port.postMessage({ id: m.id, error: e instanceof Error ? e.message : String(e) }),
   );
 });

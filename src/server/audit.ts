@@ -8,10 +8,15 @@
  * ERR_API_UNAVAILABLE (503) and the read fails closed.
  */
 import { WardError } from '../errors.ts';
-import type { AuditInput, Store } from '../store/types.ts';
+import type { AuditInput } from '../store/types.ts';
 
 /** Operation name of reads of the audit log itself. */
 export const AUDIT_READ = 'audit.read';
+
+/** Where records go: a Store, or the SQLite worker (audit-worker.ts). Answers each record's seq. */
+export interface AuditSink {
+  appendAudit(entries: AuditInput[]): Promise<readonly { seq: number }[]>;
+}
 
 export interface Auditor {
   /** Appends one record; resolves once it is committed. @throws WardError ERR_API_UNAVAILABLE */
@@ -29,7 +34,7 @@ export interface Auditor {
   close(): Promise<void>;
 }
 
-export function createAuditor(store: Pick<Store, 'appendAudit'>, options: { onError?: (e: unknown) => void } = {}): Auditor {
+export function createAuditor(store: AuditSink, options: { onError?: (e: unknown) => void } = {}): Auditor {
   const pending = new Set<Promise<unknown>>();
   let closed = false;
   let draining = false;
@@ -43,7 +48,7 @@ export function createAuditor(store: Pick<Store, 'appendAudit'>, options: { onEr
       pending.add(append);
       try {
         const [record] = await append;
-        if (record && record.operation !== AUDIT_READ && record.seq > lastSeq) {
+        if (record && entry.operation !== AUDIT_READ && record.seq > lastSeq) {
           lastSeq = record.seq;
           for (const wake of watchers) wake();
         }

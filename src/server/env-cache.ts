@@ -30,8 +30,12 @@ export interface EnvBatch {
   env: string;
   revision: number;
   secrets: EnvItem[];
-  /** UTF-8 JSON of the whole batch, serialized and encoded once. */
-  json: Buffer;
+  /**
+   * JSON text of the whole batch, serialized once. A string, not a Buffer: node's HTTP layer
+   * prepends the headers to a string body and makes one write (one TLS record, one syscall),
+   * while a Buffer body goes out as a second chunk.
+   */
+  json: string;
 }
 
 interface Entry {
@@ -57,7 +61,7 @@ export function createEnvCache(options: { ttlMs: number; maxEntries?: number; no
   const keyOf = (app: string, env: string) => `${app}/${env}`;
   const serialize = (b: Omit<EnvBatch, 'json'>): EnvBatch => ({
     ...b,
-    json: Buffer.from(JSON.stringify({ app: b.app, env: b.env, revision: b.revision, secrets: b.secrets })),
+    json: JSON.stringify({ app: b.app, env: b.env, revision: b.revision, secrets: b.secrets }),
   });
 
   return {

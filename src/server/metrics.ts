@@ -1,8 +1,13 @@
 /**
  * Prometheus metrics, served by the health listener at GET /metrics. A registry of its own (not
  * prom-client's global one), so several servers in one process (tests) do not collide.
+ *
+ * The per-request counter and latency histogram are aggregated here in plain arrays keyed by
+ * route, method and outcome, and handed to prom-client only when scraped: prom-client's
+ * `inc(labels)` / `observe(labels)` hash the label set on every call, which cost ~14 µs per
+ * request on the hot path — half as much as nginx spends on a whole request.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 
 export interface Metrics {
   registry: Registry;
@@ -10,21 +15,61 @@ export interface Metrics {
   observe(route: string, method: string, outcome: string, seconds: number): void;
 }
 
+/** Upper bounds (seconds) of the latency histogram's buckets. */
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5];
+
+interface Series {
+  route: string;
+  method: string;
+  outcome: string;
+  count: number;
+  sum: number;
+  /** Non-cumulative counts per bucket; the last slot is +Inf. */
+  buckets: number[];
+}
+
+type Value = { value: number; labels: Record<string, string | number>; metricName?: string };
+
+/** A metric object prom-client's Registry can print (what its own metric classes provide). */
+function scraped(name: string, help: string, type: 'counter' | 'histogram', values: () => Value[]) {
+  return { name, help, type, aggregator: 'sum' as const, get: async () => ({ name, help, type, aggregator: 'sum' as const, values: values() }) };
+}
+
 export function createMetrics(gauges: { auditQueueDepth: () => number; dataKeyCache: () => number; envCache: () => number }): Metrics {
   const registry = new Registry();
-  const requests = new Counter({
-    name: 'ward_http_requests_total',
-    help: 'API requests answered, by route, method and outcome',
-    labelNames: ['route', 'method', 'outcome'] as const,
-    registers: [registry],
-  });
-  const latency = new Histogram({
-    name: 'ward_http_request_duration_seconds',
-    help: 'API request latency, by route and outcome',
-    labelNames: ['route', 'outcome'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
-    registers: [registry],
-  });
+  const series = new Map<string, Series>();
+
+  registry.registerMetric(
+    scraped('ward_http_requests_total', 'API requests answered, by route, method and outcome', 'counter', () =>
+      [...series.values()].map((s) => ({ value: s.count, labels: { route: s.route, method: s.method, outcome: s.outcome } })),
+    ) as never,
+  );
+  registry.registerMetric(
+    scraped('ward_http_request_duration_seconds', 'API request latency, by route and outcome', 'histogram', () => {
+      // Histogram series per (route, outcome): methods are summed.
+      const byRoute = new Map<string, { route: string; outcome: string; count: number; sum: number; buckets: number[] }>();
+      for (const s of series.values()) {
+        const key = `${s.route}\u0000${s.outcome}`;
+        let h = byRoute.get(key);
+        if (!h) byRoute.set(key, (h = { route: s.route, outcome: s.outcome, count: 0, sum: 0, buckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0) }));
+        h.count += s.count;
+        h.sum += s.sum;
+        s.buckets.forEach((n, i) => (h.buckets[i]! += n));
+      }
+      const out: Value[] = [];
+      for (const h of byRoute.values()) {
+        let cumulative = 0;
+        LATENCY_BUCKETS.forEach((le, i) => {
+          cumulative += h.buckets[i]!;
+          out.push({ metricName: 'ward_http_request_duration_seconds_bucket', value: cumulative, labels: { le, route: h.route, outcome: h.outcome } });
+        });
+        out.push({ metricName: 'ward_http_request_duration_seconds_bucket', value: h.count, labels: { le: '+Inf', route: h.route, outcome: h.outcome } });
+        out.push({ metricName: 'ward_http_request_duration_seconds_sum', value: h.sum, labels: { route: h.route, outcome: h.outcome } });
+        out.push({ metricName: 'ward_http_request_duration_seconds_count', value: h.count, labels: { route: h.route, outcome: h.outcome } });
+      }
+      return out;
+    }) as never,
+  );
   new Gauge({
     name: 'ward_audit_queue_depth',
     help: 'Audit records waiting for their commit',
@@ -52,8 +97,14 @@ export function createMetrics(gauges: { auditQueueDepth: () => number; dataKeyCa
   return {
     registry,
     observe(route, method, outcome, seconds) {
-      requests.inc({ route, method, outcome });
-      latency.observe({ route, outcome }, seconds);
+      const key = `${route} ${method} ${outcome}`;
+      let s = series.get(key);
+      if (!s) series.set(key, (s = { route, method, outcome, count: 0, sum: 0, buckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0) }));
+      s.count++;
+      s.sum += seconds;
+      let i = 0;
+      while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
+      s.buckets[i]!++;
     },
   };
 }
