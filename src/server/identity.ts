@@ -108,7 +108,8 @@ export function identityPlugin(app: FastifyInstance, options: IdentityOptions): 
     const verdict = connectionIdentity(socket, options.trustDomain);
     if (!(verdict instanceof WardError) && options.revoked.has(verdict.serial)) socket.destroy();
   });
-  app.addHook('onRequest', async (req, reply) => {
+  // Callback style (not async): this hook runs on every request, and a promise per hook shows.
+  app.addHook('onRequest', (req, reply, done) => {
     const verdict = connectionIdentity(req.socket, options.trustDomain);
     let refusal: WardError | null = null;
     if (verdict instanceof WardError) refusal = verdict;
@@ -118,8 +119,10 @@ export function identityPlugin(app: FastifyInstance, options: IdentityOptions): 
       if (!(verdict instanceof WardError)) req.presented = verdict;
       // Nothing more is accepted on this connection.
       reply.header('connection', 'close');
-      throw refusal;
+      done(refusal);
+      return;
     }
     req.caller = verdict as CallerIdentity;
+    done();
   });
 }
