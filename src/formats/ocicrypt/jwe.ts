@@ -87,18 +87,35 @@ export function concatKdf(z: Buffer, alg: string, bits: number, apu: Buffer, apv
   return Buffer.concat(out).subarray(0, bits / 8);
 }
 
+/**
+ * Derived PBES2 key-encryption keys, per passphrase buffer and (alg, p2c, p2s): an image's layers
+ * share one passphrase, so PBKDF2 runs once per copy instead of once per layer.
+ */
+const kekCache = new WeakMap<Buffer, Map<string, Buffer>>();
+/** The salt Ward writes for a passphrase buffer, reused across the layers of one copy. */
+const saltFor = new WeakMap<Buffer, Buffer>();
+
 function pbes2Kek(alg: string, passphrase: Buffer, p2s: Buffer, p2c: number): Buffer {
   const m = /^PBES2-HS(256|384|512)\+A(128|192|256)KW$/.exec(alg);
   if (!m) throw new WardError('ERR_OCICRYPT_UNSUPPORTED', `unsupported JWE algorithm ${alg}`);
-  const salt = Buffer.concat([Buffer.from(alg), Buffer.from([0]), p2s]);
-  return pbkdf2Sync(passphrase, salt, p2c, Number(m[2]) / 8, `sha${m[1]}`);
+  let cache = kekCache.get(passphrase);
+  if (!cache) kekCache.set(passphrase, (cache = new Map()));
+  const id = `${alg}|${p2c}|${p2s.toString('hex')}`;
+  let kek = cache.get(id);
+  if (!kek) {
+    const salt = Buffer.concat([Buffer.from(alg), Buffer.from([0]), p2s]);
+    kek = pbkdf2Sync(passphrase, salt, p2c, Number(m[2]) / 8, `sha${m[1]}`);
+    cache.set(id, kek);
+  }
+  return kek;
 }
 
 const OAEP_HASH: Record<string, string> = { 'RSA-OAEP': 'sha1', 'RSA-OAEP-256': 'sha256' };
 
 function wrapCek(r: JweRecipient, cek: Buffer): { header: Header; encryptedKey: Buffer } {
   if (r.kind === 'passphrase') {
-    const p2s = randomBytes(16);
+    let p2s = saltFor.get(r.passphrase);
+    if (!p2s) saltFor.set(r.passphrase, (p2s = randomBytes(16)));
     const p2c = r.iterations ?? PBES2_ITERATIONS;
     return { header: { alg: PBES2_ALG, p2c, p2s: b64u(p2s) }, encryptedKey: aesKeyWrap(pbes2Kek(PBES2_ALG, r.passphrase, p2s, p2c), cek) };
   }

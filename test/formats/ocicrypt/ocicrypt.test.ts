@@ -137,3 +137,14 @@ test('layer keys: wrapped for several recipients, comma-joined, unwrapped by any
   }
   await assert.rejects(unwrapLayerOptions(ann, [new JweKeyWrapper([], [{ kind: 'private', key: ec384.privateKey }])]), { code: 'ERR_OCICRYPT_NO_KEY' });
 });
+
+test('JWE: one PBES2 salt and key derivation per passphrase buffer, shared by the layers of a copy', () => {
+  const pw = Buffer.from('pw');
+  const hdr = (jwe: string) => JSON.parse(Buffer.from((JSON.parse(jwe) as { protected: string }).protected, 'base64url').toString()) as { p2s: string };
+  const a = encryptJwe(Buffer.from('1'), [{ kind: 'passphrase', passphrase: pw, iterations: 1000 }]);
+  const b = encryptJwe(Buffer.from('2'), [{ kind: 'passphrase', passphrase: pw, iterations: 1000 }]);
+  const c = encryptJwe(Buffer.from('3'), [{ kind: 'passphrase', passphrase: Buffer.from('pw'), iterations: 1000 }]);
+  assert.equal(hdr(a).p2s, hdr(b).p2s);
+  assert.notEqual(hdr(a).p2s, hdr(c).p2s);
+  assert.deepEqual(decryptJwe(b, [{ kind: 'passphrase', passphrase: Buffer.from('pw') }]), Buffer.from('2'));
+});
