@@ -8,10 +8,10 @@ import { readFileSync } from 'node:fs';
 import { usageError } from '../args.ts';
 import { info, warn } from '../ui.ts';
 
-const collect = (v: string, prev: string[]) => [...prev, v];
-const collectInt = (v: string, prev: number[]) => {
+const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+const collectInt = (v: string, prev: number[] | undefined) => {
   if (!/^-?\d+$/.test(v)) throw usageError(`--encrypt-layer takes an integer, got ${JSON.stringify(v)}`);
-  return [...prev, Number(v)];
+  return [...(prev ?? []), Number(v)];
 };
 
 function parseBool(v: string | boolean | undefined, flag: string): boolean | undefined {
@@ -50,10 +50,10 @@ async function parseCreds(v: string | undefined, flag: string): Promise<{ userna
 }
 
 interface Flags {
-  encryptionKey: string[];
-  encryptLayer: number[];
+  encryptionKey?: string[];
+  encryptLayer?: number[];
   encryptLabelled?: boolean;
-  decryptionKey: string[];
+  decryptionKey?: string[];
   passphrase?: boolean;
   passphraseFile?: string;
   srcTlsVerify?: string | boolean;
@@ -79,8 +79,9 @@ function progressRenderer(): (e: { name: string; done: number; total: number; st
   };
 }
 
-async function run(src: string, dst: string, f: Flags): Promise<void> {
+async function run(src: string, dst: string, flags: Flags): Promise<void> {
   const image = await import('../../image/index.ts');
+  const f = { ...flags, encryptionKey: flags.encryptionKey ?? [], encryptLayer: flags.encryptLayer ?? [], decryptionKey: flags.decryptionKey ?? [] };
   if (f.encryptLabelled && f.encryptLayer.length) throw usageError('--encrypt-layer and --encrypt-labelled exclude each other');
   if ((f.encryptLayer.length || f.encryptLabelled) && !f.encryptionKey.length && !f.passphrase && !f.passphraseFile) {
     throw usageError('--encrypt-layer/--encrypt-labelled need --encryption-key or a passphrase');
@@ -118,10 +119,10 @@ export function register(program: Command): void {
     .description('copy an image from SRC to DST (oci:PATH[:TAG], docker-archive:PATH[:REF], docker://HOST[:PORT]/REPO[:TAG|@DIGEST])')
     .argument('<SRC>', 'source image reference')
     .argument('<DST>', 'destination image reference')
-    .option('--encryption-key <PROTO:KEY>', 'encrypt to this key (repeatable): jwe:FILE, an RSA or EC public key in PEM or JWK', collect, [])
-    .option('--encrypt-layer <N>', 'encrypt only layer N (repeatable; 0-based, negative counts from the top; default all)', collectInt, [])
+    .option('--encryption-key <PROTO:KEY>', 'encrypt to this key (repeatable): jwe:FILE, an RSA or EC public key in PEM or JWK', collect)
+    .option('--encrypt-layer <N>', 'encrypt only layer N (repeatable; 0-based, negative counts from the top; default all)', collectInt)
     .option('--encrypt-labelled', 'encrypt the layers built between LABEL ward.encrypt=true and ward.encrypt=false (or com.senetas.crypto.enabled)')
-    .option('--decryption-key <FILE[:PASS]>', 'decrypt with this private key (repeatable; PKCS#8, SEC1, PKCS#1 or JWK); PASS is file=F or fd=N', collect, [])
+    .option('--decryption-key <FILE[:PASS]>', 'decrypt with this private key (repeatable; PKCS#8, SEC1, PKCS#1 or JWK); PASS is file=F or fd=N', collect)
     .option('--passphrase', 'Ward-only: also encrypt to / decrypt with a passphrase read from the terminal (JWE PBES2-HS512+A256KW)')
     .option('--passphrase-file <FILE>', 'Ward-only: like --passphrase, reading the passphrase from FILE')
     .option('--src-tls-verify [BOOL]', 'verify the source registry\'s TLS certificate (default true; false also allows plain HTTP)')
