@@ -36,11 +36,15 @@ function setup(t: { after: (fn: () => void) => void }, env: Record<string, strin
       return { LOG: logPath, V: String(version), ...env };
     },
   });
+  // A failed assertion must not leave the app running: the test process would wait for it forever.
+  t.after(() => {
+    if (sup.pid !== undefined) try { process.kill(sup.pid, 'SIGKILL'); } catch { /* already gone */ }
+  });
   const log = () => { try { return readFileSync(logPath, 'utf8').trim().split('\n'); } catch { return []; } };
   return { sup, log, refreshes: () => refreshes };
 }
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
+async function until(cond: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error('timed out');
