@@ -8,6 +8,7 @@
  */
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import { constants as cryptoConstants } from 'node:crypto';
 import type { CertificateAuthority } from '../pki/ca.ts';
 import type { KeyWrapper } from '../crypto/envelope.ts';
 import { WardError, isWardError, type WardErrorCode } from '../errors.ts';
@@ -116,7 +117,7 @@ function parsePolicies(records: { name: string; document: string }[]): Policy[] 
 }
 
 /** TLS settings: TLS 1.3 only, client certificate required; post-quantum hybrid first when available. */
-export function tlsOptions(tls: ServerOptions['tls']): SecureContextOptions & { requestCert: true; rejectUnauthorized: true } {
+export function tlsOptions(tls: ServerOptions['tls']): SecureContextOptions & { requestCert: true; rejectUnauthorized: true; secureOptions: number } {
   return {
     cert: tls.cert,
     key: tls.key,
@@ -126,6 +127,11 @@ export function tlsOptions(tls: ServerOptions['tls']): SecureContextOptions & { 
     requestCert: true,
     rejectUnauthorized: true,
     ecdhCurve: supportedCurves(),
+    // No session tickets: each connection is a full handshake whose client certificate is
+    // verified against the CA (and the revoked list) anyway, clients connect rarely (ward run at
+    // start-up, long-lived watches), and minting two TLS 1.3 tickets per connection cost ~14% of
+    // the server's handshake CPU (bench/RESULTS.md). nginx in the benchmark has them off too.
+    secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
   };
 }
 
