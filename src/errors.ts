@@ -60,9 +60,21 @@ export const ERROR_CODES = {
   ERR_KEY_INSECURE_PERMISSIONS: config,
   ERR_KEY_INVALID: config,
   ERR_KEY_NOT_FOUND: config,
+  ERR_KEY_DESTROYED: notFound,
   ERR_KEY_SEALED: sealed,
+  ERR_KEY_WRONG_PASSPHRASE: decrypt,
   ERR_SECURESTORE_AUTH: decrypt,
   ERR_SECURESTORE_FORMAT: decrypt,
+  // Shamir unseal shares and PKCS#11 tokens (src/keys)
+  ERR_SHAMIR_COMBINE_FAILED: decrypt,
+  ERR_SHAMIR_SHARE_DUPLICATE: conflict,
+  ERR_SHAMIR_SHARE_INVALID: usage,
+  ERR_SHAMIR_SHARE_MISMATCH: decrypt,
+  ERR_PKCS11_KEY_NOT_FOUND: config,
+  ERR_PKCS11_LOGIN: denied,
+  ERR_PKCS11_MODULE: config,
+  ERR_PKCS11_OPERATION: internal,
+  ERR_PKCS11_TOKEN_NOT_FOUND: config,
 
   // age format (CCTV taxonomy: header, armor, hmac, payload, no match)
   ERR_AGE_ARMOR: decrypt,
