@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { usageError } from '../args.ts';
+import { addContextOptions } from '../context.ts';
 import { info, warn } from '../ui.ts';
 
 const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
@@ -63,6 +64,9 @@ interface Flags {
   authfile?: string;
   platform?: string;
   quiet?: boolean;
+  server?: string[];
+  identity?: string;
+  config?: string;
 }
 
 function progressRenderer(): (e: { name: string; done: number; total: number; state: string }) => void {
@@ -95,34 +99,50 @@ async function run(src: string, dst: string, flags: Flags): Promise<void> {
   const sourceOpts = { tlsVerify: parseBool(f.srcTlsVerify, '--src-tls-verify'), creds: await parseCreds(f.srcCreds, '--src-creds'), authfile: f.authfile };
   const destOpts = { tlsVerify: parseBool(f.destTlsVerify, '--dest-tls-verify'), creds: await parseCreds(f.destCreds, '--dest-creds'), authfile: f.authfile };
   const showProgress = process.stderr.isTTY && !f.quiet;
-  const result = await image.copyImage(image.openSource(srcRef, sourceOpts), image.openDestination(dstRef, destOpts), {
-    encryptTo: image.encryptionWrappers(f.encryptionKey),
-    decryptWith: image.decryptionWrappers(f.decryptionKey),
-    ...(passphrase ? { passphrase: image.passphraseWrapper(passphrase) } : {}),
-    ...(f.encryptLayer.length ? { encryptLayers: f.encryptLayer } : {}),
-    ...(f.encryptLabelled ? { encryptLabelled: true } : {}),
-    ...(f.platform ? { platform: image.parsePlatform(f.platform) } : {}),
-    ...(showProgress ? { onProgress: progressRenderer() } : {}),
-    onWarning: warn,
-  });
-  if (!f.quiet) {
-    const counts = new Map<string, number>();
-    for (const l of result.layers) counts.set(l.action, (counts.get(l.action) ?? 0) + 1);
-    info(`copied ${image.formatImageReference(srcRef)} to ${image.formatImageReference(dstRef)}: ${[...counts].map(([a, n]) => `${n} ${a}`).join(', ')}`);
+  // ward:APP/ENV/NAME keys are held by the Ward server (src/image/ward-keys.ts)
+  const isWard = (k: string) => k.startsWith('ward:');
+  const wardEnc = f.encryptionKey.filter(isWard);
+  const wardDec = f.decryptionKey.filter(isWard);
+  const wardKeys = wardEnc.length || wardDec.length ? await wardWrapper(wardEnc, wardDec, f) : undefined;
+  const ward = wardKeys?.wrapper;
+  try {
+    const result = await image.copyImage(image.openSource(srcRef, sourceOpts), image.openDestination(dstRef, destOpts), {
+      encryptTo: [...image.encryptionWrappers(f.encryptionKey.filter((k) => !isWard(k))), ...(ward?.canWrap ? [ward] : [])],
+      decryptWith: [...image.decryptionWrappers(f.decryptionKey.filter((k) => !isWard(k))), ...(ward?.canUnwrap ? [ward] : [])],
+      ...(passphrase ? { passphrase: image.passphraseWrapper(passphrase) } : {}),
+      ...(f.encryptLayer.length ? { encryptLayers: f.encryptLayer } : {}),
+      ...(f.encryptLabelled ? { encryptLabelled: true } : {}),
+      ...(f.platform ? { platform: image.parsePlatform(f.platform) } : {}),
+      ...(showProgress ? { onProgress: progressRenderer() } : {}),
+      onWarning: warn,
+    });
+    if (!f.quiet) {
+      const counts = new Map<string, number>();
+      for (const l of result.layers) counts.set(l.action, (counts.get(l.action) ?? 0) + 1);
+      info(`copied ${image.formatImageReference(srcRef)} to ${image.formatImageReference(dstRef)}: ${[...counts].map(([a, n]) => `${n} ${a}`).join(', ')}`);
+    }
+  } finally {
+    wardKeys?.close();
   }
+}
+
+async function wardWrapper(enc: string[], dec: string[], flags: Flags) {
+  const [{ WardKeyWrapper, parseSecretRef }, { lazyFetcher }] = await Promise.all([import('../../image/ward-keys.ts'), import('../keyprovider.ts')]);
+  const { fetch, close } = lazyFetcher(flags);
+  return { wrapper: new WardKeyWrapper({ encryptTo: enc.map(parseSecretRef), decryptWith: dec.map(parseSecretRef), fetch }), close };
 }
 
 export function register(program: Command): void {
   const image = program.command('image').description('copy container images, encrypting or decrypting layers (ocicrypt, as skopeo)');
-  image
-    .command('copy')
+  addContextOptions(image
+    .command('copy'))
     .description('copy an image from SRC to DST (oci:PATH[:TAG], docker-archive:PATH[:REF], docker://HOST[:PORT]/REPO[:TAG|@DIGEST])')
     .argument('<SRC>', 'source image reference')
     .argument('<DST>', 'destination image reference')
-    .option('--encryption-key <PROTO:KEY>', 'encrypt to this key (repeatable): jwe:FILE, an RSA or EC public key in PEM or JWK', collect)
+    .option('--encryption-key <PROTO:KEY>', 'encrypt to this key (repeatable): jwe:FILE, an RSA or EC public key in PEM or JWK; ward:APP/ENV/NAME, the private key held in that Ward secret', collect)
     .option('--encrypt-layer <N>', 'encrypt only layer N (repeatable; 0-based, negative counts from the top; default all)', collectInt)
     .option('--encrypt-labelled', 'encrypt the layers built between LABEL ward.encrypt=true and ward.encrypt=false (or com.senetas.crypto.enabled)')
-    .option('--decryption-key <FILE[:PASS]>', 'decrypt with this private key (repeatable; PKCS#8, SEC1, PKCS#1 or JWK); PASS is file=F or fd=N', collect)
+    .option('--decryption-key <FILE[:PASS]>', 'decrypt with this private key (repeatable; PKCS#8, SEC1, PKCS#1 or JWK); PASS is file=F or fd=N; ward:APP/ENV/NAME fetches it from the Ward server', collect)
     .option('--passphrase', 'Ward-only: also encrypt to / decrypt with a passphrase read from the terminal (JWE PBES2-HS512+A256KW)')
     .option('--passphrase-file <FILE>', 'Ward-only: like --passphrase, reading the passphrase from FILE')
     .option('--src-tls-verify [BOOL]', 'verify the source registry\'s TLS certificate (default true; false also allows plain HTTP)')
@@ -132,6 +152,6 @@ export function register(program: Command): void {
     .option('--authfile <FILE>', 'Docker config.json with registry credentials (default $REGISTRY_AUTH_FILE, else ~/.docker/config.json)')
     .option('--platform <OS/ARCH[/VARIANT]>', 'which image to take from a multi-platform index (default this machine\'s)')
     .option('-q, --quiet', 'print nothing but errors')
-    .addHelpText('after', '\nA passphrase layer decrypts with Ward only: ocicrypt has no passphrase recipient. See docs/images.md.')
+    .addHelpText('after', '\nA passphrase layer decrypts with Ward only: ocicrypt has no passphrase recipient. ward: keys use the\nserver and identity of operator commands (--server, --identity, WARD_SERVER, WARD_IDENTITY, ward.toml)\nand the annotation of `ward keyprovider`. See docs/images.md.')
     .action(async (src: string, dst: string, flags: Flags) => run(src, dst, flags));
 }

@@ -8,6 +8,7 @@ import { register as decrypt } from './decrypt.ts';
 import { register as run } from './run.ts';
 import { register as dir } from './dir.ts';
 import { register as image } from './image.ts';
+import { register as keyprovider } from './keyprovider.ts';
 import { register as secret } from './secret.ts';
 import { register as cert } from './cert.ts';
 import { register as policy } from './policy.ts';
@@ -15,4 +16,4 @@ import { register as audit } from './audit.ts';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, server, cert, secret, policy, audit, keygen, encrypt, decrypt, run, dir, image];
+export const commands: Register[] = [init, server, cert, secret, policy, audit, keygen, encrypt, decrypt, run, dir, image, keyprovider];
