@@ -7,3 +7,4 @@ bash bench/age/run.sh
 bash bench/dir/run.sh
 node bench/run/run.bench.ts
 bash bench/image/run.sh
+bash bench/server/run.sh
