@@ -10,6 +10,7 @@ import { createHmac } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { KEY_BYTES, keyObject, newKey, openAesGcm, sealAesGcm } from '../crypto/aead.ts';
 import { WardError } from '../errors.ts';
+import type { KeyWrapper } from '../crypto/envelope.ts';
 import type { KeyProvider } from './provider.ts';
 
 const WRAP_VERSION = 0x01;
@@ -64,31 +65,81 @@ function wrapAad(keyId: string, aad: Buffer): Buffer {
   return Buffer.concat([WRAP_LABEL, Buffer.from(keyId), Buffer.of(0), aad]);
 }
 
-/** A provider over raw key bytes; used by `file` and by providers that unseal a key into memory. */
-export function rawKeyProvider(kind: string, rawKey: Buffer): KeyProvider {
-  if (rawKey.length !== KEY_BYTES) throw new TypeError(`master key must be ${KEY_BYTES} bytes`);
-  const keyId = `${kind}:${createHmac('sha256', rawKey).update('ward key id').digest('hex').slice(0, 16)}`;
-  let key: ReturnType<typeof keyObject> | null = keyObject(rawKey);
-  rawKey.fill(0);
+/** The id of a raw master key: `<kind>:` and 16 hex digits of an HMAC of the key. */
+export function keyIdFor(kind: string, rawKey: Buffer): string {
+  return `${kind}:${createHmac('sha256', rawKey).update('ward key id').digest('hex').slice(0, 16)}`;
+}
+
+/** A master key that can be loaded into memory and dropped again; wraps with the layout above. */
+export interface MemoryKey extends KeyWrapper {
+  readonly loaded: boolean;
+  /** Takes the key (and zeroes `rawKey`). */
+  load(rawKey: Buffer): void;
+  drop(): void;
+}
+
+export function memoryKey(keyId: string): MemoryKey {
+  let key: ReturnType<typeof keyObject> | null = null;
   const live = () => {
-    if (!key) throw new WardError('ERR_KEY_SEALED', 'the master key has been dropped from memory');
+    if (!key) throw new WardError('ERR_KEY_SEALED', 'the master key is sealed', { hint: 'unseal it: ward operator unseal' });
     return key;
   };
   return {
-    kind,
     keyId,
+    get loaded() {
+      return key !== null;
+    },
+    load(rawKey) {
+      if (rawKey.length !== KEY_BYTES) throw new TypeError(`master key must be ${KEY_BYTES} bytes`);
+      key = keyObject(rawKey);
+      rawKey.fill(0);
+    },
+    drop() {
+      // KeyObjects cannot be zeroed from JavaScript; dropping the reference is what we can do.
+      key = null;
+    },
     async wrap(dataKey, aad) {
       return Buffer.concat([Buffer.of(WRAP_VERSION), sealAesGcm(live(), dataKey, wrapAad(keyId, aad))]);
     },
     async unwrap(wrapped, aad, id) {
       if (id !== keyId) throw new WardError('ERR_KEY_NOT_FOUND', `data key was wrapped by master key ${id}, this server holds ${keyId}`);
+      const k = live();
       if (wrapped[0] !== WRAP_VERSION) throw new WardError('ERR_CRYPTO_FORMAT', 'unknown wrapped key version');
-      return openAesGcm(live(), wrapped.subarray(1), wrapAad(keyId, aad));
+      return openAesGcm(k, wrapped.subarray(1), wrapAad(keyId, aad));
     },
-    close() {
-      // KeyObjects cannot be zeroed from JavaScript; dropping the reference is what we can do.
-      key = null;
+  };
+}
+
+/**
+ * A provider over raw key bytes; used by `file` and by tests. `reload` (the file provider's)
+ * reads the key again on unseal; without it a sealed provider stays sealed.
+ */
+export function rawKeyProvider(kind: string, rawKey: Buffer, reload?: () => Buffer): KeyProvider {
+  if (rawKey.length !== KEY_BYTES) throw new TypeError(`master key must be ${KEY_BYTES} bytes`);
+  const mk = memoryKey(keyIdFor(kind, rawKey));
+  mk.load(rawKey);
+  const progress = () => ({ sealed: !mk.loaded, have: mk.loaded ? 1 : 0, need: 1 });
+  return {
+    kind,
+    keyId: mk.keyId,
+    get sealed() {
+      return !mk.loaded;
     },
+    wrap: mk.wrap,
+    unwrap: mk.unwrap,
+    seal: mk.drop,
+    async unseal() {
+      if (mk.loaded) return progress();
+      if (!reload) throw new WardError('ERR_KEY_SEALED', 'this master key was given in memory and cannot be reloaded');
+      const raw = reload();
+      if (keyIdFor(kind, raw) !== mk.keyId) {
+        raw.fill(0);
+        throw new WardError('ERR_KEY_INVALID', `the master key file now holds another key than ${mk.keyId}`, { hint: 'restore the original master key file' });
+      }
+      mk.load(raw);
+      return progress();
+    },
+    close: mk.drop,
   };
 }
 
@@ -97,5 +148,5 @@ export function rawKeyProvider(kind: string, rawKey: Buffer): KeyProvider {
  * @throws WardError ERR_KEY_NOT_FOUND, ERR_KEY_INSECURE_PERMISSIONS, ERR_KEY_INVALID
  */
 export function openFileKeyProvider(path: string): KeyProvider {
-  return rawKeyProvider('file', readKeyFile(path));
+  return rawKeyProvider('file', readKeyFile(path), () => readKeyFile(path));
 }

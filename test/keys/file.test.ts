@@ -41,3 +41,20 @@ test('refuses a group- or world-readable key, a wrong size, a missing file', () 
   assert.throws(() => openFileKeyProvider(short), { code: 'ERR_KEY_INVALID' });
   assert.throws(() => openFileKeyProvider(join(dir, 'absent.key')), { code: 'ERR_KEY_NOT_FOUND' });
 });
+
+test('seal drops the file key at once; unseal reloads it, refusing a file that now holds another key', async () => {
+  const path = join(dir, 'reseal.key');
+  createFileKey(path);
+  const p = openFileKeyProvider(path);
+  const env = await sealEnvelope(p, Buffer.from('v'), Buffer.from('aad'));
+  assert.equal(p.sealed, false);
+  p.seal();
+  assert.equal(p.sealed, true);
+  await assert.rejects(openEnvelope(p, env, Buffer.from('aad')), { code: 'ERR_KEY_SEALED' });
+  assert.deepEqual(await p.unseal(), { sealed: false, have: 1, need: 1 });
+  assert.deepEqual(await openEnvelope(p, env, Buffer.from('aad')), Buffer.from('v'));
+  p.seal();
+  writeFileSync(path, Buffer.alloc(32, 1), { mode: 0o600 });
+  await assert.rejects(p.unseal(), { code: 'ERR_KEY_INVALID' });
+  assert.equal(p.sealed, true);
+});
