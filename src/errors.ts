@@ -145,6 +145,18 @@ export const ERROR_CODES = {
   ERR_RCLONE_OBSCURED: usage,
   ERR_RCLONE_TRUNCATED: decrypt,
   ERR_RCLONE_WRONG_PASSWORD: decrypt,
+
+  // OpenPGP recipients (src/formats/pgp, ward encrypt/decrypt with pgp:)
+  ERR_PGP_KEY: usage,
+  ERR_PGP_MESSAGE: decrypt,
+  ERR_PGP_NO_KEY: decrypt,
+  ERR_PGP_PASSPHRASE: decrypt,
+
+  // per-value encrypted .env/TOML/YAML/JSON files (src/formats/valuefile, ward env/config)
+  ERR_VALUEFILE_AUTH: decrypt,
+  ERR_VALUEFILE_FORMAT: decrypt,
+  ERR_VALUEFILE_MAC: decrypt,
+  ERR_VALUEFILE_SYNTAX: usage,
 } as const satisfies Record<string, Kind>;
 
 export type WardErrorCode = keyof typeof ERROR_CODES;
