@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { openEnvelope, sealEnvelope, type Envelope } from '../../src/crypto/envelope.ts';
+import { openEnvelope, sealEnvelope, type Envelope, type KeyWrapper } from '../../src/crypto/envelope.ts';
 import { rawKeyProvider } from '../../src/keys/file.ts';
 import { KeyHierarchy, kekKeyId, memoryKekStorage, parseKekKeyId, type KekScope } from '../../src/keys/hierarchy.ts';
 
@@ -19,8 +19,17 @@ async function seal(h: KeyHierarchy, scope: KekScope, value: string): Promise<En
   return sealEnvelope(await h.forScope(scope), Buffer.from(value), aad(value));
 }
 
+/** Opens as the server's vault does: the row's key id alone finds the KEK, no scope needed. */
 async function open(h: KeyHierarchy, env: Envelope, value: string): Promise<string> {
-  return (await openEnvelope(h, env, aad(value))).toString();
+  return (await openEnvelope(unwrapper(h), env, aad(value))).toString();
+}
+
+function unwrapper(h: KeyHierarchy): KeyWrapper {
+  return {
+    keyId: h.master.keyId,
+    wrap: () => Promise.reject(new Error('not used')),
+    unwrap: (wrapped, a, keyId) => h.unwrap(wrapped, a, keyId),
+  };
 }
 
 test('each scope gets its own KEK, stored only wrapped by the master key; key ids name master, scope and version', async () => {
@@ -46,12 +55,12 @@ test('each scope gets its own KEK, stored only wrapped by the master key; key id
 test('a data key cannot be moved to another record or another scope', async () => {
   const { h } = setup();
   const a = await seal(h, pay, 'a');
-  await assert.rejects(openEnvelope(h, a, aad('other')), { code: 'ERR_CRYPTO_AUTH' });
+  await assert.rejects(openEnvelope(unwrapper(h), a, aad('other')), { code: 'ERR_CRYPTO_AUTH' });
   const b = await seal(h, web, 'a');
-  await assert.rejects(openEnvelope(h, { ...a, keyId: b.keyId }, aad('a')), { code: 'ERR_CRYPTO_AUTH' });
-  await assert.rejects(openEnvelope(h, { ...a, wrappedKey: b.wrappedKey }, aad('a')), { code: 'ERR_CRYPTO_AUTH' });
-  await assert.rejects(openEnvelope(h, { ...a, keyId: 'x/payments/prod/kek1' }, aad('a')), { code: 'ERR_KEY_NOT_FOUND' });
-  await assert.rejects(openEnvelope(h, { ...a, keyId: a.keyId.replace('kek1', 'kek7') }, aad('a')), { code: 'ERR_KEY_NOT_FOUND' });
+  await assert.rejects(openEnvelope(unwrapper(h), { ...a, keyId: b.keyId }, aad('a')), { code: 'ERR_CRYPTO_AUTH' });
+  await assert.rejects(openEnvelope(unwrapper(h), { ...a, wrappedKey: b.wrappedKey }, aad('a')), { code: 'ERR_CRYPTO_AUTH' });
+  await assert.rejects(openEnvelope(unwrapper(h), { ...a, keyId: 'x/payments/prod/kek1' }, aad('a')), { code: 'ERR_KEY_NOT_FOUND' });
+  await assert.rejects(openEnvelope(unwrapper(h), { ...a, keyId: a.keyId.replace('kek1', 'kek7') }, aad('a')), { code: 'ERR_KEY_NOT_FOUND' });
   for (const bad of ['a/b', 'm/p/q/kek0', 'm/p/q/kek1/x', 'm/-p/q/kek1', 'm/p/q/kek99999999999']) {
     await assert.rejects(h.unwrap(a.wrappedKey, aad('a'), bad), { code: 'ERR_CRYPTO_FORMAT' }, bad);
   }
