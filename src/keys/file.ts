@@ -61,7 +61,8 @@ function readKeyFile(path: string): Buffer {
   }
 }
 
-function wrapAad(keyId: string, aad: Buffer): Buffer {
+/** The associated data a master key wraps a data key under (see the module comment). */
+export function wrapAad(keyId: string, aad: Buffer): Buffer {
   return Buffer.concat([WRAP_LABEL, Buffer.from(keyId), Buffer.of(0), aad]);
 }
 

@@ -13,6 +13,7 @@ have docker-registry || need+=(docker-registry)
 have htpasswd || need+=(apache2-utils)
 have rclone || need+=(rclone)
 have ip || need+=(iproute2)
+have softhsm2-util || need+=(softhsm2)
 
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
@@ -24,7 +25,7 @@ if ((${#need[@]})); then
   apt-get update -qq || { echo "interop: apt-get update failed" >&2; exit 1; }
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || { echo "interop: apt-get install ${need[*]} failed" >&2; exit 1; }
 fi
-for cmd in age age-keygen openssl skopeo docker-registry htpasswd rclone ip; do
+for cmd in age age-keygen openssl skopeo docker-registry htpasswd rclone ip softhsm2-util; do
   have "$cmd" || { echo "interop: $cmd still missing after install" >&2; exit 1; }
 done
 
