@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import { WardError } from '../errors.ts';
 import { createDecryptor, createEncryptor, parseIdentitiesFile, parseRecipient, parseRecipientsFile, pump, ScryptIdentity, ScryptRecipient, X25519Identity, type Identity, type Recipient } from '../formats/age/index.ts';
+import { decryptPgp, encryptPgp, isOpenPgpData, peek, readPublicKeys, readSecretKeys, sniff, type PgpPublicKey, type PgpSecretKey } from '../formats/pgp/index.ts';
 import { usageError } from './args.ts';
 import { openInput, stdoutIsTerminal, withOutput } from './io.ts';
 import { readNewPassphrase, readPassphrase, type PassphraseOptions } from './passphrase.ts';
@@ -23,8 +24,12 @@ export function rfc3339(d: Date): string {
 }
 
 function readText(path: string, what: string): string {
+  return readBytes(path, what).toString('utf8');
+}
+
+function readBytes(path: string, what: string): Buffer {
   try {
-    return readFileSync(path, 'utf8');
+    return readFileSync(path);
   } catch (e) {
     throw new WardError('ERR_IO', `cannot read ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
   }
@@ -79,6 +84,13 @@ export async function runEncrypt(req: EncryptRequest): Promise<void> {
   if ((req.output === undefined || req.output === '-') && !req.armor && stdoutIsTerminal()) {
     throw usageError('refusing to output binary to the terminal', 'did you mean to use -a/--armor, or -o FILE?');
   }
+  const pgp = req.recipients.filter((r) => r.startsWith(PGP_PREFIX));
+  if (pgp.length > 0) {
+    if (pgp.length !== req.recipients.length || req.recipientsFiles.length > 0 || req.passphrase) {
+      throw usageError('pgp: recipients cannot be mixed with age recipients, -R or -p', 'an OpenPGP message and an age file are different formats: encrypt once for each');
+    }
+    return runEncryptPgp(req, pgp.map((r) => r.slice(PGP_PREFIX.length)));
+  }
   const recipients: Recipient[] = req.recipients.map((r) => parseRecipient(r));
   for (const f of req.recipientsFiles) recipients.push(...parseRecipientsFile(readText(f, 'recipients file'), f));
   if (req.passphrase) {
@@ -97,6 +109,22 @@ export async function runEncrypt(req: EncryptRequest): Promise<void> {
   }
 }
 
+/** `-r pgp:FILE`: FILE holds OpenPGP public keys (armored or binary); the output is an OpenPGP message. */
+const PGP_PREFIX = 'pgp:';
+
+async function runEncryptPgp(req: EncryptRequest, files: string[]): Promise<void> {
+  const keys: PgpPublicKey[] = [];
+  for (const f of files) keys.push(...(await readPublicKeys(readBytes(f, 'OpenPGP key file'), f)));
+  const input = openInput(req.input);
+  try {
+    await withOutput(req.output, 0o666, (sink) => encryptPgp(input.source, sink, keys, { armor: req.armor }));
+  } catch (e) {
+    throw asIoError(e);
+  } finally {
+    input.close();
+  }
+}
+
 export interface DecryptRequest extends PassphraseOptions {
   identities: string[];
   output?: string;
@@ -105,13 +133,25 @@ export interface DecryptRequest extends PassphraseOptions {
 
 export async function runDecrypt(req: DecryptRequest): Promise<void> {
   const identities: Identity[] = [];
-  for (const f of req.identities) identities.push(...parseIdentitiesFile(readText(f, 'identity file'), f));
+  const pgpKeys: PgpSecretKey[] = [];
+  // An -i file holds age identities or OpenPGP secret keys; the input's first bytes pick which apply.
+  for (const f of req.identities) {
+    const data = readBytes(f, 'identity file');
+    if (isOpenPgpData(data)) pgpKeys.push(...(await readSecretKeys(data, f)));
+    else identities.push(...parseIdentitiesFile(data.toString('utf8'), f));
+  }
   // Asks for a passphrase only if the file turns out to be passphrase-encrypted.
   identities.push(new ScryptIdentity(() => readPassphrase(req)));
-  const decryptor = createDecryptor(identities, { armor: 'auto' });
   const input = openInput(req.input);
   try {
-    await withOutput(req.output, 0o600, (sink) => pump(input.source, decryptor, sink));
+    const { head, source } = await peek(input.source);
+    if (sniff(head) !== 'other') {
+      if (pgpKeys.length === 0) throw new WardError('ERR_PGP_NO_KEY', 'the input is an OpenPGP message and no OpenPGP secret key was given', { hint: 'use -i KEY.asc with the secret key (gpg --export-secret-keys -a KEYID)' });
+      await withOutput(req.output, 0o600, (sink) => decryptPgp(source, sink, pgpKeys, () => readPassphrase(req)));
+      return;
+    }
+    const decryptor = createDecryptor(identities, { armor: 'auto' });
+    await withOutput(req.output, 0o600, (sink) => pump(source, decryptor, sink));
   } catch (e) {
     if (e instanceof WardError && e.code === 'ERR_AGE_NO_IDENTITY_MATCH' && req.identities.length === 0) {
       throw new WardError(e.code, e.message, { hint: 'use -i IDENTITY_FILE to give the key this file was encrypted to' });
