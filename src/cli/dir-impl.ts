@@ -1,10 +1,11 @@
 /**
- * `ward dir encrypt|decrypt`: reads the password (file, env or terminal), derives the rclone crypt
- * keys, runs the tree driver (src/fs/crypt-tree.ts), and shows progress on a terminal.
+ * `ward dir encrypt|decrypt`: reads the password (file, env or terminal) or the folder key held by
+ * the Ward server (--key), derives the rclone crypt keys, runs the tree driver
+ * (src/fs/crypt-tree.ts), and shows progress on a terminal.
  */
 import { readFileSync } from 'node:fs';
 import { WardError } from '../errors.ts';
-import { deriveKeys, reveal, zeroKeys } from '../formats/rclone/index.ts';
+import { deriveKeys, reveal, zeroKeys, type RcloneKeys } from '../formats/rclone/index.ts';
 import { decryptTree, encryptTree, type TreeProgress } from '../fs/crypt-tree.ts';
 import type { DirFlags } from './commands/dir.ts';
 import { promptPassphrase } from './passphrase.ts';
@@ -47,6 +48,56 @@ async function password(flags: DirFlags): Promise<Buffer> {
   return pw;
 }
 
+async function localKeys(flags: DirFlags): Promise<RcloneKeys> {
+  const pw = await password(flags);
+  const salt = flags.saltFile === undefined ? undefined : unobscure(readSecretFile(flags.saltFile, 'salt'), flags.obscured === true);
+  try {
+    return await deriveKeys(pw, salt);
+  } finally {
+    pw.fill(0);
+    salt?.fill(0);
+  }
+}
+
+/**
+ * The folder key held by the Ward server as secret `path`. `encrypt` creates it when the server
+ * does not hand it out (absent, or denied: a workload is not told which): the create is check-and-set 0,
+ * so an existing key is never replaced; a create that loses a race reads the winner's key.
+ */
+async function serverKeys(action: 'encrypt' | 'decrypt', path: string, flags: DirFlags): Promise<RcloneKeys> {
+  if (flags.passwordFile !== undefined || flags.saltFile !== undefined || flags.obscured) {
+    throw new WardError('ERR_USAGE', '--key excludes --password-file, --salt-file and --obscured');
+  }
+  const [{ parseSecretRef, formatSecretRef }, { withClient }, { folderKeys, newFolderKey }] = await Promise.all([
+    import('../image/ward-keys.ts'), import('./context.ts'), import('../client/run/unlock.ts'),
+  ]);
+  const ref = parseSecretRef(path);
+  const name = formatSecretRef(ref);
+  const value = await withClient(flags, async ({ client }) => {
+    try {
+      return (await client.getSecret(ref)).value;
+    } catch (e) {
+      if (action === 'decrypt' || !(e instanceof WardError && (e.code === 'ERR_API_DENIED' || e.code === 'ERR_API_NOT_FOUND'))) throw e;
+      const fresh = newFolderKey();
+      try {
+        await client.putSecret(ref, fresh, { cas: 0 });
+      } catch (put) {
+        fresh.fill(0);
+        // it exists after all: readable if another run just made it, else the first refusal stands
+        if (put instanceof WardError && put.code === 'ERR_API_CONFLICT') return (await client.getSecret(ref).catch(() => { throw e; })).value;
+        throw put;
+      }
+      if (process.stderr.isTTY) info(`created the folder key ${name}`);
+      return fresh;
+    }
+  });
+  try {
+    return await folderKeys(value, `secret ${name}`);
+  } finally {
+    value.fill(0);
+  }
+}
+
 function mb(n: number): string {
   return `${(n / 1e6).toFixed(1)} MB`;
 }
@@ -73,11 +124,7 @@ export async function runDir(action: 'encrypt' | 'decrypt', src: string, dst: st
   if (!/^\d+$/.test(flags.jobs) || Number(flags.jobs) < 1 || Number(flags.jobs) > 64) {
     throw new WardError('ERR_USAGE', `invalid --jobs ${JSON.stringify(flags.jobs)}`, { hint: 'a number from 1 to 64' });
   }
-  const pw = await password(flags);
-  const salt = flags.saltFile === undefined ? undefined : unobscure(readSecretFile(flags.saltFile, 'salt'), flags.obscured === true);
-  const keys = await deriveKeys(pw, salt);
-  pw.fill(0);
-  salt?.fill(0);
+  const keys = flags.key === undefined ? await localKeys(flags) : await serverKeys(action, flags.key, flags);
 
   const tty = process.stderr.isTTY === true;
   const progress = progressLine(tty);

@@ -17,6 +17,7 @@ export interface RunFlags {
   files?: string;
   allowDisk?: boolean;
   template: string[];
+  unlock?: string[];
   override?: boolean;
   allowMissing?: boolean;
   watch?: boolean;
@@ -33,6 +34,7 @@ export interface RunRequest {
   filesDir: string | undefined;
   allowDisk: boolean;
   templates: string[];
+  unlock: string[];
   override: boolean;
   allowMissing: boolean;
   watch: boolean;
@@ -58,6 +60,7 @@ export function parseRun(flags: RunFlags, command: string[], env: NodeJS.Process
     filesDir: flags.files,
     allowDisk: flags.allowDisk === true,
     templates: flags.template,
+    unlock: flags.unlock ?? [],
     override: flags.override === true,
     allowMissing: flags.allowMissing === true,
     watch: flags.watch === true,
@@ -81,6 +84,7 @@ export function register(program: Command): void {
     .option('--files <dir>', 'directory for file secrets and templates (default: a new directory under $XDG_RUNTIME_DIR or /dev/shm)')
     .option('--allow-disk', 'accept a --files directory that is not memory-backed')
     .option('--template <src:dst>', 'render template SRC into the files directory as DST (repeatable)', collect, [])
+    .option('--unlock <src:dst[:name]>', 'decrypt the rclone crypt folder SRC into the memory-backed DST before the app starts, with the folder key in secret NAME of APP/ENV (default DIR_KEY; repeatable)', collect, [])
     .option('--override', 'secrets replace variables already set in the environment')
     .option('--allow-missing', 'start even when a referenced secret is missing, denied or undecryptable (leaving it out)')
     .option('--watch', 'stay as the app\'s parent: forward signals, deliver secret changes')
@@ -93,6 +97,11 @@ and exposed as <NAME>; file secrets and templates are written (mode 0400) to a m
 directory given to the app as WARD_FILES. Then Ward replaces itself with CMD (same PID), or with
 --watch supervises it.
 
+--unlock ENCRYPTED_DIR:PLAIN_DIR[:NAME] (remote unlock): the folder key made by
+\`ward dir encrypt --key APP/ENV/NAME\` is fetched over mTLS and the folder decrypted into
+PLAIN_DIR (absent or empty; memory-backed unless --allow-disk) before the app starts; if the key
+is denied or anything fails, the app is not started and PLAIN_DIR is left absent or empty.
+
 Exit codes: 2 usage, 3 decryption failed, 4 access denied, 5 no server answered within --wait,
 6 a referenced secret does not exist; otherwise the app's own code (128+N when killed by signal N).
 
@@ -101,6 +110,9 @@ Example:
     .action(async (command: string[], flags: RunFlags) => {
       const request = parseRun(flags, command, process.env);
       const [{ runWard }, ui] = await Promise.all([import('../../client/run/index.ts'), import('../ui.ts')]);
-      process.exitCode = await runWard({ ...request, baseEnv: process.env, log: ui.info, warn: ui.warn });
+      const progress = process.stderr.isTTY
+        ? (line: string | undefined) => process.stderr.write(line === undefined ? '\r\x1b[K' : `\rward: ${line}\x1b[K`)
+        : undefined;
+      process.exitCode = await runWard({ ...request, baseEnv: process.env, log: ui.info, warn: ui.warn, ...(progress ? { progress } : {}) });
     });
 }

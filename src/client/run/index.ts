@@ -7,7 +7,8 @@
  *   3. wait for a server (backoff with jitter, failover across servers, up to --wait);
  *   4. fetch the batch, then every `ward:APP/ENV/NAME` secret referenced by a variable or a
  *      template; build the environment (env.ts) and write files (files.ts);
- *   5. execve the app, or with --watch supervise it and deliver changes (supervise.ts).
+ *   5. with --unlock, fetch each folder key and decrypt the folders into memory (unlock.ts);
+ *   6. execve the app, or with --watch supervise it and deliver changes (supervise.ts).
  *
  * The app is never started when anything is missing, denied or undecryptable, unless
  * --allow-missing, which starts it without the affected variables and says which.
@@ -19,6 +20,7 @@ import { handOver, resolveCommand } from './exec.ts';
 import { openFilesDir, parseTemplateSpec, writeFiles, type TemplateSpec } from './files.ts';
 import type { OnChange } from './supervise.ts';
 import { templateRefs } from './template.ts';
+import type { Unlocked } from './unlock.ts';
 import { retry } from '../wait.ts';
 import { WardClient, workloadOf, type Secret, type SecretSet } from '../ward-client.ts';
 
@@ -38,6 +40,10 @@ export interface RunOptions {
   watch: boolean;
   onChange: OnChange;
   debounceMs: number;
+  /** `ENCRYPTED_DIR:PLAIN_DIR[:NAME]` specs (unlock.ts). */
+  unlock?: string[];
+  /** Shows a progress line (the CLI passes one only when stderr is a terminal). */
+  progress?: (line: string | undefined) => void;
   /** CMD and its arguments. */
   command: string[];
   /** Ward's own environment, inherited by the app. */
@@ -64,13 +70,16 @@ class Run {
   readonly app: string;
   readonly envName: string;
   readonly templates: TemplateSpec[];
+  /** Secrets of APP/ENV that --unlock uses as folder keys. */
+  readonly folderKeyNames: Set<string>;
   private filesDir: string | undefined;
   private files: string[] = [];
   private readonly o: RunOptions;
 
-  constructor(o: RunOptions) {
+  constructor(o: RunOptions, folderKeyNames: readonly string[] = []) {
     this.o = o;
     this.templates = o.templates.map(parseTemplateSpec);
+    this.folderKeyNames = new Set(folderKeyNames);
     this.client = new WardClient({ servers: o.servers, identity: o.identityDir, ...LOCAL_TIMEOUT });
     const workload = o.app === undefined || o.env === undefined ? workloadOf(this.client.identity) : undefined;
     const app = o.app ?? workload?.app;
@@ -124,7 +133,9 @@ class Run {
       }),
     );
 
-    const secrets: FetchedSecret[] = set.secrets.map((s) => ({ name: s.name, value: s.value, kind: s.kind }));
+    // folder keys of --unlock open folders for the app; they are not handed to it
+    const given = set.secrets.filter((s) => !this.folderKeyNames.has(s.name));
+    const secrets: FetchedSecret[] = given.map((s) => ({ name: s.name, value: s.value, kind: s.kind }));
     const env = buildEnv(o.baseEnv, secrets, {
       override: o.override,
       resolve: (ref, variable) => {
@@ -139,7 +150,7 @@ class Run {
       ...(o.allowMissing ? { onMissing: (variable: string, e: WardError) => o.warn(`--allow-missing: starting without ${variable}: ${e.message}`) } : {}),
     });
 
-    const fileSecrets = set.secrets.filter((s) => s.kind === 'file');
+    const fileSecrets = given.filter((s) => s.kind === 'file');
     if (fileSecrets.length > 0 || this.templates.length > 0 || o.filesDir !== undefined || o.watch) {
       this.filesDir ??= openFilesDir(o.filesDir, o.allowDisk, o.baseEnv);
       const lookup = (ref: string) => {
@@ -155,6 +166,27 @@ class Run {
     for (const s of set.secrets) s.value.fill(0);
     for (const v of fetched.values()) v.fill(0);
     return { env, revision: set.revision, files: this.files };
+  }
+
+  /** The folder key NAME of the app's own APP/ENV. */
+  async folderKey(name: string): Promise<Buffer> {
+    try {
+      return (await this.client.get(this.app, this.envName, name)).value;
+    } catch (e) {
+      if (e instanceof WardError && e.code === 'ERR_API_DENIED') {
+        throw new WardError('ERR_API_DENIED', `--unlock: the folder key ${this.app}/${this.envName}/${name} is not readable by this workload`, {
+          cause: e,
+          hint: 'check the policies (ward policy explain)',
+        });
+      }
+      if (e instanceof WardError && e.code === 'ERR_API_NOT_FOUND') {
+        throw new WardError('ERR_RUN_MISSING', `--unlock: the folder key ${this.app}/${this.envName}/${name} does not exist`, {
+          cause: e,
+          hint: 'create it with ward dir encrypt --key APP/ENV/NAME',
+        });
+      }
+      throw e;
+    }
   }
 
   /** Removes what this run wrote (after execve the app owns the files instead). */
@@ -174,11 +206,26 @@ class Run {
 export async function runWard(o: RunOptions): Promise<number> {
   if (o.command.length === 0) throw new WardError('ERR_USAGE', 'no command given', { hint: 'ward run [options] -- CMD [ARG...]' });
   const path = resolveCommand(o.command[0]!, o.baseEnv.PATH);
-  const run = new Run(o);
+  // folders to unlock are checked before any network: a wrong target is a usage error
+  const unlock = o.unlock?.length ? await import('./unlock.ts') : undefined;
+  const unlocks = unlock ? o.unlock!.map(unlock.parseUnlockSpec) : [];
+  for (const u of unlocks) unlock!.checkUnlockSpec(u, o.allowDisk);
+  const run = new Run(o, unlocks.map((u) => u.name));
   let first: Prepared;
+  let unlocked: Unlocked[] = [];
   try {
     first = await run.prepare(o.waitMs);
+    if (unlock) {
+      const { progress } = o;
+      unlocked = await unlock.unlockFolders(unlocks, {
+        fetchKey: (name) => run.folderKey(name),
+        onWarning: o.warn,
+        ...(progress ? { onProgress: throttled(progress) } : {}),
+      });
+      progress?.(undefined);
+    }
   } catch (e) {
+    o.progress?.(undefined);
     run.cleanup(); // e.g. a template failed after the file secrets were written
     throw e;
   }
@@ -189,6 +236,7 @@ export async function runWard(o: RunOptions): Promise<number> {
       return handOver(path, o.command, first.env);
     } catch (e) {
       run.cleanup(); // the app never started: its files must not stay behind
+      unlock?.removeUnlocked(unlocked);
       throw e;
     }
   }
@@ -218,5 +266,17 @@ export async function runWard(o: RunOptions): Promise<number> {
   run.client.close();
   await watching;
   run.cleanup();
+  unlock?.removeUnlocked(unlocked);
   return code;
+}
+
+/** At most ten progress lines a second. */
+function throttled(show: (line: string) => void): (u: { dst: string }, p: { files: number; totalFiles: number }) => void {
+  let last = 0;
+  return (u, p) => {
+    const now = Date.now();
+    if (now - last < 100 && p.files !== p.totalFiles) return;
+    last = now;
+    show(`unlocking ${u.dst}: ${p.files}/${p.totalFiles} files`);
+  };
 }
