@@ -7,6 +7,8 @@ import { register as encrypt } from './encrypt.ts';
 import { register as decrypt } from './decrypt.ts';
 import { register as run } from './run.ts';
 import { register as dir } from './dir.ts';
+import { register as env } from './env.ts';
+import { register as config } from './config.ts';
 import { register as image } from './image.ts';
 import { register as keyprovider } from './keyprovider.ts';
 import { register as secret } from './secret.ts';
@@ -16,4 +18,4 @@ import { register as audit } from './audit.ts';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, server, cert, secret, policy, audit, keygen, encrypt, decrypt, run, dir, image, keyprovider];
+export const commands: Register[] = [init, server, cert, secret, policy, audit, keygen, encrypt, decrypt, env, config, run, dir, image, keyprovider];
