@@ -93,6 +93,13 @@ export const ERROR_CODES = {
   ERR_PKI_TOO_LARGE: tooLarge,
   ERR_PKI_UNTRUSTED: denied,
 
+  // workload enrolment and renewal (docs/enrol.md)
+  ERR_ENROLL_CA_MISMATCH: denied,
+  ERR_ENROLL_DISABLED: unavailable,
+  ERR_ENROLL_RENEW_REFUSED: denied,
+  ERR_TOKEN_INVALID: unauth,
+  ERR_TOKEN_MISSING: usage,
+
   // ward run
   ERR_RUN_DISK: usage,
   ERR_RUN_MISSING: notFound,

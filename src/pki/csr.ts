@@ -80,18 +80,19 @@ export async function verifyCsr(csrPem: string | Buffer, expected: { spiffeId: s
 }
 
 /**
- * Creates a CSR for `spiffeId` signed with a P-256 private key (the enrolling side).
+ * Creates a CSR for `spiffeId` signed with a P-256 private key (the enrolling side). Without a
+ * SPIFFE ID the CSR names nothing (enrolment: the server picks the ID the token grants).
  * @throws WardError ERR_PKI_INVALID_SPIFFE_ID, ERR_PKI_INVALID_CERT (bad key)
  */
-export async function createCsr(options: { privateKeyPem: string; spiffeId: string }): Promise<string> {
-  const id = parseSpiffeId(options.spiffeId);
+export async function createCsr(options: { privateKeyPem: string; spiffeId?: string }): Promise<string> {
+  const id = options.spiffeId === undefined ? undefined : parseSpiffeId(options.spiffeId);
   const priv = parsePrivateKey(options.privateKeyPem);
   const x = await x509();
   const csr = await x.Pkcs10CertificateRequestGenerator.create({
-    name: [{ CN: [id.kind === 'admin' ? id.name : id.instance] }],
+    name: [{ CN: [id === undefined ? 'ward-enrol' : id.kind === 'admin' ? id.name : id.instance] }],
     keys: { privateKey: toSigningKey(priv), publicKey: toVerifyKey(parsePublicKey(priv)) } as webcrypto.CryptoKeyPair,
     signingAlgorithm: SIGNING_ALGORITHM,
-    extensions: [new x.SubjectAlternativeNameExtension([{ type: 'url', value: options.spiffeId }], false)],
+    extensions: options.spiffeId === undefined ? [] : [new x.SubjectAlternativeNameExtension([{ type: 'url', value: options.spiffeId }], false)],
   });
   return csr.toString('pem').replace(/\r\n/g, '\n').trimEnd() + '\n';
 }

@@ -24,6 +24,7 @@ import { secretRoutes } from './routes/secrets.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { metaRoutes } from './routes/meta.ts';
 import { watchRoutes } from './routes/watch.ts';
+import { lifecycleRoutes } from './routes/lifecycle.ts';
 import { buildOpenApi, collectRoute, type RouteSchema } from './openapi.ts';
 import { readFileSync } from 'node:fs';
 
@@ -47,6 +48,8 @@ export interface ServerOptions {
   revocationRefreshMs?: number;
   /** Milliseconds a keep-alive connection may stay idle. Default 65 s. */
   keepAliveTimeoutMs?: number;
+  /** Lifetime of renewed workload certificates (ward.toml [pki] workload_ttl). Default 24 h. */
+  workloadTtlMs?: number;
   now?: () => number;
 }
 
@@ -99,6 +102,7 @@ export const DENIED_MESSAGE = 'not authorized';
 
 const OUTCOMES: Partial<Record<WardErrorCode, string>> = {
   ERR_API_DENIED: 'denied',
+  ERR_ENROLL_RENEW_REFUSED: 'denied',
   ERR_API_UNAUTHENTICATED: 'unauthenticated',
   ERR_API_NOT_FOUND: 'not-found',
   ERR_API_CONFLICT: 'conflict',
@@ -274,6 +278,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     await protectedApi.register(adminRoutes, { prefix: '/v1' });
     await protectedApi.register(metaRoutes, { prefix: '/v1', openapi: openapiText });
     await protectedApi.register(watchRoutes, { prefix: '/v1' });
+    await protectedApi.register(lifecycleRoutes, { prefix: '/v1', ...(opts.workloadTtlMs === undefined ? {} : { workloadTtlMs: opts.workloadTtlMs }) });
   });
 
   // Drain: long-polls answer now; requests in flight finish (with their audit records) before

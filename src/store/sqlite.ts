@@ -287,6 +287,7 @@ export const SQL = {
   readAudit: 'SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?',
   putToken: `INSERT INTO tokens (hash, app, env, cidrs, expires_at, created_at, created_by, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   consumeToken: 'UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING *',
+  findToken: 'SELECT * FROM tokens WHERE hash = ?',
 } as const;
 
 /**
@@ -751,6 +752,13 @@ export class SqliteStore implements Store {
   consumeToken(hash: string, now: number): Promise<EnrolmentToken | null> {
     return this.#write(() => {
       const row = this.#q(SQL.consumeToken).get(now, hash, now);
+      return row === undefined ? null : token(row);
+    });
+  }
+
+  findToken(hash: string): Promise<EnrolmentToken | null> {
+    return this.#read(() => {
+      const row = this.#q(SQL.findToken).get(hash);
       return row === undefined ? null : token(row);
     });
   }

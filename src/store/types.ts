@@ -224,4 +224,9 @@ export interface Store {
    * with `usedAt` = now, else null. Atomic: of concurrent callers exactly one gets it.
    */
   consumeToken(hash: string, now: number): Promise<EnrolmentToken | null>;
+  /**
+   * The token with this hash, used or not, without changing it (to audit why a token was refused:
+   * unknown, reused, expired). Optional: without it the reason is recorded as "invalid".
+   */
+  findToken?(hash: string): Promise<EnrolmentToken | null>;
 }
