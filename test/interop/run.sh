@@ -12,6 +12,7 @@ have skopeo || need+=(skopeo)
 have docker-registry || need+=(docker-registry)
 have htpasswd || need+=(apache2-utils)
 have rclone || need+=(rclone)
+have gpg || need+=(gnupg)
 have ip || need+=(iproute2)
 have softhsm2-util || need+=(softhsm2)
 
