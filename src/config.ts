@@ -7,6 +7,7 @@
  *   [server]
  *   listen        = "127.0.0.1:8443"      mTLS API; HOST:PORT, IPv6 as "[::1]:8443"
  *   health_listen = "127.0.0.1:8080"      plain-HTTP health endpoints; "" turns them off
+ *   enroll_listen = ""                    enrolment listener (no client certificate, docs/enrol.md); off when ""
  *   trust_domain  = "ward.local"          must match the CA (spiffe://<trust_domain>)
  *   allow_sources = ["10.0.0.0/8"]        server-wide client address allow list (CIDR or IP); [] = all
  *   deny_sources  = []                    server-wide deny list; wins over allow_sources
@@ -17,8 +18,13 @@
  *   [storage]
  *   driver = "sqlite"   path = "data/ward.db"     |   driver = "postgres"   url = "postgres://..."
  *   [keys]
- *   provider = "file"   path = "master.key"
+ *   provider = "file"   path = "master.key"           32 raw bytes, mode 0600
+ *   provider = "passphrase" | "shamir"   path = "master.sealed"   sealed key file (docs/keys.md)
+ *   provider = "pkcs11"   module = "/usr/lib/softhsm/libsofthsm2.so"   token = "ward"
+ *              label = "ward-master"   pin_file = "pkcs11.pin"   (else $WARD_PKCS11_PIN)
  *   (no [audit] table: the hash-chained audit log lives in the store and has no settings)
+ *   [pki]
+ *   workload_ttl = "24h"                  lifetime of enrolled and renewed workload certificates
  *   [client]
  *   server   = "https://localhost:8443"   or a list, tried in order (failover)
  *   identity = "admin"                     identity directory (key.pem, cert.pem, ca.pem)
@@ -55,6 +61,8 @@ export interface WardConfig {
     listen: ListenAddress;
     /** Undefined when turned off (`health_listen = ""`). */
     healthListen: ListenAddress | undefined;
+    /** The enrolment listener; undefined (off) unless configured. */
+    enrollListen: ListenAddress | undefined;
     trustDomain: string;
     allowSources: string[];
     denySources: string[];
@@ -63,9 +71,21 @@ export interface WardConfig {
   /** `key` is undefined when the CA key is kept offline (`key = ""`). */
   ca: { cert: string; key: string | undefined };
   storage: StorageConfig;
-  keys: { provider: 'file'; path: string };
+  keys: KeysConfig;
+  pki: { workloadTtlMs: number };
   /** `servers` are origins (`https://host:port`); `identity` an absolute identity directory. */
   client: { servers: string[]; identity: string };
+}
+
+export const KEY_PROVIDERS = ['file', 'passphrase', 'shamir', 'pkcs11'] as const;
+
+/** `[keys]`: which master-key provider (src/keys/index.ts opens it). */
+export interface KeysConfig {
+  provider: (typeof KEY_PROVIDERS)[number];
+  /** `file`: the raw key; `passphrase`, `shamir`: the sealed key file. Not used by `pkcs11`. */
+  path: string;
+  /** Present exactly when provider = "pkcs11". `pinFile` undefined: the PIN is in $WARD_PKCS11_PIN. */
+  pkcs11?: { module: string; token: string; label: string; pinFile: string | undefined };
 }
 
 /** Default values, shared by the parser and the template `ward init` writes. */
@@ -79,6 +99,8 @@ export const DEFAULTS = {
   caKey: 'ca/ca.key',
   sqlitePath: 'data/ward.db',
   masterKey: 'master.key',
+  sealedKey: 'master.sealed',
+  pkcs11Label: 'ward-master',
   clientServer: 'https://localhost:8443',
   adminIdentity: 'admin',
 } as const;
@@ -185,9 +207,9 @@ export function parseConfig(text: string, path: string): WardConfig {
     const what = e instanceof Error ? e.message.split('\n')[0]!.toLowerCase() : 'invalid TOML';
     throw new WardError('ERR_CONFIG', `${file}${where}: ${what}`, { cause: e });
   }
-  const root = new Section('', doc, file, ['server', 'ca', 'storage', 'keys', 'client']);
+  const root = new Section('', doc, file, ['server', 'ca', 'storage', 'keys', 'client', 'pki']);
 
-  const server = root.sub('server', ['listen', 'health_listen', 'trust_domain', 'allow_sources', 'deny_sources', 'tls']);
+  const server = root.sub('server', ['listen', 'health_listen', 'enroll_listen', 'trust_domain', 'allow_sources', 'deny_sources', 'tls']);
   const tls = server.sub('tls', ['cert', 'key', 'client_ca']);
   const trustDomain = server.string('trust_domain', DEFAULTS.trustDomain);
   try {
@@ -196,6 +218,10 @@ export function parseConfig(text: string, path: string): WardConfig {
     throw bad('server.trust_domain', `invalid trust domain ${JSON.stringify(trustDomain)} (lowercase letters, digits, ".", "_", "-")`, file);
   }
   const health = server.string('health_listen', DEFAULTS.healthListen);
+  const enroll = server.string('enroll_listen', '');
+  const workloadTtl = root.sub('pki', ['workload_ttl']).string('workload_ttl', '24h');
+  const workloadTtlMs = parseTtlText(workloadTtl);
+  if (workloadTtlMs === undefined || workloadTtlMs < 60_000) throw bad('pki.workload_ttl', `invalid lifetime ${JSON.stringify(workloadTtl)} (at least 1m, e.g. 24h)`, file);
 
   const ca = root.sub('ca', ['cert', 'key']);
   const caKey = ca.string('key', DEFAULTS.caKey);
@@ -215,9 +241,20 @@ export function parseConfig(text: string, path: string): WardConfig {
     throw bad('storage.driver', `unknown driver ${JSON.stringify(driver)} (expected "sqlite" or "postgres")`, file);
   }
 
-  const keys = root.sub('keys', ['provider', 'path']);
-  const provider = keys.string('provider', 'file');
-  if (provider !== 'file') throw bad('keys.provider', `unknown provider ${JSON.stringify(provider)} (expected "file")`, file);
+  const keys = root.sub('keys', ['provider', 'path', 'module', 'token', 'label', 'pin_file']);
+  const provider = keys.string('provider', 'file') as KeysConfig['provider'];
+  if (!KEY_PROVIDERS.includes(provider)) throw bad('keys.provider', `unknown provider ${JSON.stringify(provider)} (expected one of: ${KEY_PROVIDERS.join(', ')})`, file);
+  const keysConfig: KeysConfig = { provider, path: at(keys.string('path', provider === 'file' ? DEFAULTS.masterKey : DEFAULTS.sealedKey)) };
+  if (provider === 'pkcs11') {
+    const module = keys.string('module', '');
+    const token = keys.string('token', '');
+    if (module === '') throw bad('keys.module', 'the pkcs11 provider needs the path of the PKCS#11 module', file);
+    if (token === '') throw bad('keys.token', 'the pkcs11 provider needs the label of the token', file);
+    const pinFile = keys.string('pin_file', '');
+    keysConfig.pkcs11 = { module, token, label: keys.string('label', DEFAULTS.pkcs11Label), pinFile: pinFile === '' ? undefined : at(pinFile) };
+  } else {
+    for (const k of ['module', 'token', 'label', 'pin_file']) if (keys.table[k] !== undefined) throw bad(`keys.${k}`, 'applies only to provider = "pkcs11"', file);
+  }
 
   const client = root.sub('client', ['server', 'identity']);
   const servers = client.strings('server', [DEFAULTS.clientServer]).map((s) => checkServerUrl(s, 'client.server', file));
@@ -229,6 +266,7 @@ export function parseConfig(text: string, path: string): WardConfig {
     server: {
       listen: parseListen(server.string('listen', DEFAULTS.listen), 'server.listen', file),
       healthListen: health === '' ? undefined : parseListen(health, 'server.health_listen', file),
+      enrollListen: enroll === '' ? undefined : parseListen(enroll, 'server.enroll_listen', file),
       trustDomain,
       allowSources: server.strings('allow_sources', []).map((s) => checkCidr(s, 'server.allow_sources', file)),
       denySources: server.strings('deny_sources', []).map((s) => checkCidr(s, 'server.deny_sources', file)),
@@ -240,9 +278,19 @@ export function parseConfig(text: string, path: string): WardConfig {
     },
     ca: { cert: at(ca.string('cert', DEFAULTS.caCert)), key: caKey === '' ? undefined : at(caKey) },
     storage: storageConfig,
-    keys: { provider, path: at(keys.string('path', DEFAULTS.masterKey)) },
+    keys: keysConfig,
+    pki: { workloadTtlMs },
     client: { servers, identity: at(client.string('identity', DEFAULTS.adminIdentity)) },
   };
+}
+
+/** `90s`, `15m`, `24h`, `30d`, `1h30m` in milliseconds; undefined when malformed. */
+function parseTtlText(text: string): number | undefined {
+  const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  if (!/^(\d{1,6}[smhd])+$/.test(text)) return undefined;
+  let total = 0;
+  for (const m of text.matchAll(/(\d+)([smhd])/g)) total += Number(m[1]) * units[m[2]!]!;
+  return total;
 }
 
 /**

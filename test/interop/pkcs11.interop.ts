@@ -15,7 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as P11 from 'pkcs11js';
 import { openEnvelope, sealEnvelope } from '../../src/crypto/envelope.ts';
+import { parseConfig } from '../../src/config.ts';
 import { KeyHierarchy, memoryKekStorage } from '../../src/keys/hierarchy.ts';
+import { openKeyProvider } from '../../src/keys/index.ts';
 import { generatePkcs11Key, openPkcs11KeyProvider, pkcs11KeyAttributes, type Pkcs11Options } from '../../src/keys/pkcs11.ts';
 
 const MODULE = ['/usr/lib/softhsm/libsofthsm2.so', '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so'].find((p) => existsSync(p));
@@ -143,6 +145,19 @@ test('an extractable key under the configured label is refused', () => {
     lib.close();
   }
   assert.throws(() => openPkcs11KeyProvider(options({ token: 'loose' })), { code: 'ERR_KEY_INVALID', message: /extractable/ });
+});
+
+test('openKeyProvider opens it from ward.toml, the PIN from a 0600 file', async () => {
+  writeFileSync(join(dir, 'pin'), `${PIN}\n`, { mode: 0o600 });
+  const config = parseConfig(`[keys]\nprovider = "pkcs11"\nmodule = ${JSON.stringify(MODULE)}\ntoken = "ward-interop"\npin_file = "pin"\n`, join(dir, 'ward.toml'));
+  const p = openKeyProvider(config.keys);
+  try {
+    assert.equal(p.kind, 'pkcs11');
+    const aad = Buffer.from('a');
+    assert.deepEqual(await openEnvelope(p, await sealEnvelope(p, Buffer.from('x'), aad), aad), Buffer.from('x'));
+  } finally {
+    p.close();
+  }
 });
 
 test('with the token gone, opening refuses (ERR_PKCS11_TOKEN_NOT_FOUND)', () => {
