@@ -26,7 +26,7 @@ if ((${#need[@]})); then
   apt-get update -qq || { echo "interop: apt-get update failed" >&2; exit 1; }
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null || { echo "interop: apt-get install ${need[*]} failed" >&2; exit 1; }
 fi
-for cmd in age age-keygen openssl skopeo docker-registry htpasswd rclone ip softhsm2-util; do
+for cmd in age age-keygen openssl skopeo docker-registry htpasswd rclone gpg gpgconf ip softhsm2-util; do
   have "$cmd" || { echo "interop: $cmd still missing after install" >&2; exit 1; }
 done
 
