@@ -27,6 +27,7 @@
  * keeps an audited read path at one fsync per turn rather than one per request.
  */
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { StatementSync } from 'node:sqlite';
 import { WardError } from '../errors.ts';
@@ -50,6 +51,7 @@ import type {
   SecretVersion,
   SecretVersionMeta,
   Store,
+  StoreChange,
 } from './types.ts';
 
 export interface SqliteStoreOptions {
@@ -123,7 +125,7 @@ const str = (v: unknown): string => v as string;
 const numOrNull = (v: unknown): number | null => (v === null ? null : (v as number));
 const kindOf = (v: unknown): 'env' | 'file' => v as 'env' | 'file';
 
-function versionMeta(r: Row): SecretVersionMeta {
+export function versionMeta(r: Row): SecretVersionMeta {
   return {
     app: str(r.app),
     env: str(r.env),
@@ -143,7 +145,7 @@ function versionMeta(r: Row): SecretVersionMeta {
  * A row of {@link VERSION_ROW} columns, read as an array: the batch read's hot path, where arrays
  * and the two known columns left out halve node:sqlite's per-row cost against objects.
  */
-function version(app: string, env: string, r: unknown[]): SecretVersion {
+export function version(app: string, env: string, r: unknown[]): SecretVersion {
   return {
     app,
     env,
@@ -161,7 +163,7 @@ function version(app: string, env: string, r: unknown[]): SecretVersion {
   };
 }
 
-function secretMeta(r: Row): SecretMeta {
+export function secretMeta(r: Row): SecretMeta {
   return {
     app: str(r.app),
     env: str(r.env),
@@ -175,11 +177,11 @@ function secretMeta(r: Row): SecretMeta {
   };
 }
 
-function policy(r: Row): PolicyRecord {
+export function policy(r: Row): PolicyRecord {
   return { name: str(r.name), document: str(r.document), updatedAt: num(r.updated_at), updatedBy: str(r.updated_by) };
 }
 
-function certificate(r: Row): CertificateRecord {
+export function certificate(r: Row): CertificateRecord {
   return {
     serial: str(r.serial),
     name: str(r.name),
@@ -195,7 +197,7 @@ function certificate(r: Row): CertificateRecord {
   };
 }
 
-function auditRecord(r: Row): AuditRecord {
+export function auditRecord(r: Row): AuditRecord {
   const rec: AuditRecord = {
     seq: num(r.seq),
     time: num(r.time),
@@ -212,7 +214,7 @@ function auditRecord(r: Row): AuditRecord {
   return rec;
 }
 
-function token(r: Row): EnrolmentToken {
+export function token(r: Row): EnrolmentToken {
   return {
     hash: str(r.hash),
     app: str(r.app),
@@ -225,7 +227,7 @@ function token(r: Row): EnrolmentToken {
   };
 }
 
-function assertSealed(s: SealedFields): void {
+export function assertSealed(s: SealedFields): void {
   if (!Buffer.isBuffer(s.ciphertext) || !Buffer.isBuffer(s.wrappedKey)) throw new TypeError('seal must return Buffers');
   if (typeof s.keyId !== 'string' || typeof s.createdBy !== 'string') throw new TypeError('seal must return keyId and createdBy strings');
   if (!Number.isSafeInteger(s.format)) throw new TypeError('seal must return an integer format');
@@ -234,7 +236,10 @@ function assertSealed(s: SealedFields): void {
 }
 
 const VERSION_COLUMNS = 'app, env, name, version, key_id, format, kind, sealed, created_by, created_at, destroyed_at';
-const VERSION_ROW = 'v.name, v.version, v.ciphertext, v.wrapped_key, v.key_id, v.format, v.kind, v.sealed, v.created_by, v.created_at, v.destroyed_at';
+export const VERSION_ROW = 'v.name, v.version, v.ciphertext, v.wrapped_key, v.key_id, v.format, v.kind, v.sealed, v.created_by, v.created_at, v.destroyed_at';
+
+/** Rows per multi-row audit INSERT (SQL.insertAuditRows). */
+const AUDIT_ROWS_PER_INSERT = 16;
 
 /** Every statement the store runs (exported for the query-plan test). */
 export const SQL = {
@@ -284,6 +289,9 @@ export const SQL = {
   lastAudit: 'SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1',
   insertAudit: `INSERT INTO audit (seq, time, identity, serial, source, operation, path, outcome, detail, prev_hash, hash)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  /** insertAudit with AUDIT_ROWS_PER_INSERT rows: one statement execution per 16 records of a group commit. */
+  insertAuditRows: `INSERT INTO audit (seq, time, identity, serial, source, operation, path, outcome, detail, prev_hash, hash)
+    VALUES ${Array.from({ length: AUDIT_ROWS_PER_INSERT }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
   readAudit: 'SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?',
   putToken: `INSERT INTO tokens (hash, app, env, cidrs, expires_at, created_at, created_by, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   consumeToken: 'UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING *',
@@ -316,13 +324,24 @@ export function listSecretsSql(query: ListSecretsQuery, limit: number): { sql: s
   return { sql: `SELECT * FROM secrets ${filter}ORDER BY app, env, name LIMIT ?`, params };
 }
 
-const CERT_ROLES = new Set<string>(['admin', 'workload', 'server']);
+/** An audit record as the insertAudit parameters. */
+function auditRow(r: AuditRecord): (string | number | null)[] {
+  return [r.seq, r.time, r.identity, r.serial, r.source, r.operation, r.path, r.outcome, r.detail ?? null, r.prevHash, r.hash];
+}
+
+export const CERT_ROLES = new Set<string>(['admin', 'workload', 'server']);
 
 interface AuditJob {
   entries: AuditInput[];
   resolve: (records: AuditRecord[]) => void;
   reject: (e: unknown) => void;
 }
+
+/**
+ * Subscribers per database file, for every SqliteStore of this process on that file (an in-memory
+ * database has its own key). Other processes' writes are not signalled: they poll envRevision.
+ */
+const subscribers = new Map<string | symbol, Set<(event: StoreChange) => void>>();
 
 export class SqliteStore implements Store {
   readonly path: string;
@@ -337,6 +356,7 @@ export class SqliteStore implements Store {
   #auditScheduled = false;
 
   readonly #sealTimeoutMs: number;
+  readonly #channel: string | symbol;
 
   /** Use {@link openSqliteStore}. */
   constructor(path: string, db: DatabaseSync, now: () => number, sealTimeoutMs: number) {
@@ -344,6 +364,35 @@ export class SqliteStore implements Store {
     this.#db = db;
     this.#now = now;
     this.#sealTimeoutMs = sealTimeoutMs;
+    this.#channel = path === ':memory:' || path === '' ? Symbol(path) : resolve(path);
+  }
+
+  /** In-process change notification (see {@link subscribers}); returns the unsubscribe function. */
+  subscribe(onChange: (event: StoreChange) => void): () => void {
+    this.#assertOpen();
+    let set = subscribers.get(this.#channel);
+    if (set === undefined) subscribers.set(this.#channel, (set = new Set()));
+    const listener = (event: StoreChange) => onChange(event);
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && subscribers.get(this.#channel) === set) subscribers.delete(this.#channel);
+    };
+  }
+
+  /** After a write committed: tells the subscribers, unless it changed nothing (false, 0, null). */
+  async #changed<T>(write: Promise<T>, event: StoreChange): Promise<T> {
+    const result = await write;
+    if (result !== false && result !== 0 && result !== null) {
+      for (const l of [...(subscribers.get(this.#channel) ?? [])]) {
+        try {
+          l(event);
+        } catch {
+          // a subscriber's failure is its own
+        }
+      }
+    }
+    return result;
   }
 
   async #withSealTimeout<T>(sealed: T | Promise<T>): Promise<T> {
@@ -486,7 +535,7 @@ export class SqliteStore implements Store {
     const { app, env, name, cas } = ref;
     assertSegments(app, env, name);
     if (cas !== undefined && !(Number.isSafeInteger(cas) && cas >= 0)) throw new TypeError('cas must be a non-negative integer');
-    return this.#write(async () => {
+    return this.#changed(this.#write(async () => {
       const row = this.#q(SQL.currentSecret).get(app, env, name);
       const current = row === undefined ? 0 : num(row.current_version);
       if (cas !== undefined && cas !== current) {
@@ -510,7 +559,7 @@ export class SqliteStore implements Store {
         ciphertext: sealed.ciphertext, wrappedKey: sealed.wrappedKey, keyId: sealed.keyId, format: sealed.format,
         kind: sealed.kind, sealed: sealed.sealed, createdBy: sealed.createdBy, createdAt: now, destroyedAt: null,
       };
-    });
+    }), { kind: 'secret', app, env });
   }
 
   /**
@@ -565,21 +614,21 @@ export class SqliteStore implements Store {
 
   softDelete(ref: SecretRef): Promise<boolean> {
     assertSegments(ref.app, ref.env, ref.name);
-    return this.#write(() => {
+    return this.#changed(this.#write(() => {
       const now = this.#now();
       const changed = this.#q(SQL.softDelete).run(now, now, ref.app, ref.env, ref.name).changes > 0;
       if (changed) this.#q(SQL.bumpRevision).run(ref.app, ref.env);
       return changed;
-    });
+    }), { kind: 'secret', app: ref.app, env: ref.env });
   }
 
   undelete(ref: SecretRef): Promise<boolean> {
     assertSegments(ref.app, ref.env, ref.name);
-    return this.#write(() => {
+    return this.#changed(this.#write(() => {
       const changed = this.#q(SQL.undelete).run(this.#now(), ref.app, ref.env, ref.name).changes > 0;
       if (changed) this.#q(SQL.bumpRevision).run(ref.app, ref.env);
       return changed;
-    });
+    }), { kind: 'secret', app: ref.app, env: ref.env });
   }
 
   /**
@@ -590,7 +639,7 @@ export class SqliteStore implements Store {
   destroy(ref: SecretRef, versions?: number[]): Promise<number> {
     assertSegments(ref.app, ref.env, ref.name);
     if (versions !== undefined && !versions.every((v) => Number.isSafeInteger(v))) throw new TypeError('versions must be integers');
-    return this.#locked(async () => {
+    return this.#changed(this.#locked(async () => {
       const count = await this.#tx(() => {
         const now = this.#now();
         const n = versions === undefined
@@ -601,7 +650,7 @@ export class SqliteStore implements Store {
       });
       if (count > 0) this.#truncateWal();
       return count;
-    });
+    }), { kind: 'secret', app: ref.app, env: ref.env });
   }
 
   /** Copies the WAL into the main file and empties it; best effort (another reader may pin it). */
@@ -619,9 +668,9 @@ export class SqliteStore implements Store {
   }
 
   putPolicy(p: PolicyRecord): Promise<void> {
-    return this.#write(() => {
+    return this.#changed(this.#write(() => {
       this.#q(SQL.putPolicy).run(p.name, p.document, p.updatedAt, p.updatedBy);
-    });
+    }), { kind: 'policy' });
   }
 
   listPolicies(): Promise<PolicyRecord[]> {
@@ -629,13 +678,13 @@ export class SqliteStore implements Store {
   }
 
   deletePolicy(name: string): Promise<boolean> {
-    return this.#write(() => this.#q(SQL.deletePolicy).run(name).changes > 0);
+    return this.#changed(this.#write(() => this.#q(SQL.deletePolicy).run(name).changes > 0), { kind: 'policy' });
   }
 
   /** @throws WardError ERR_API_CONFLICT when the serial is already recorded. */
   recordCertificate(c: CertificateRecord): Promise<void> {
     if (!CERT_ROLES.has(c.role)) throw new TypeError('role must be admin, workload or server');
-    return this.#write(() => {
+    return this.#changed(this.#write(() => {
       try {
         this.#q(SQL.insertCertificate).run(
           c.serial, c.name, c.spiffeId, c.app, c.env, c.role, c.notBefore, c.notAfter, c.fingerprint, c.issuedAt, c.revokedAt,
@@ -644,7 +693,7 @@ export class SqliteStore implements Store {
         if (isDuplicateKey(e)) throw new WardError('ERR_API_CONFLICT', `certificate serial ${c.serial} already recorded`, { cause: e });
         throw e;
       }
-    });
+    }), { kind: 'cert' });
   }
 
   listCertificates(): Promise<CertificateRecord[]> {
@@ -666,11 +715,11 @@ export class SqliteStore implements Store {
    * outlive the revocation; returns the newest. A second revocation keeps the first time.
    */
   revokeCertificate(serialOrName: string, at: number): Promise<CertificateRecord | null> {
-    return this.#write(() => {
+    return this.#changed(this.#write(() => {
       const bySerial = this.#q(SQL.revokeSerial).run(at, serialOrName).changes > 0;
       if (!bySerial) this.#q(SQL.revokeName).run(at, serialOrName);
       return this.#findCertificate(serialOrName);
-    });
+    }), { kind: 'cert' });
   }
 
   revokedSerials(): Promise<Set<string>> {
@@ -712,15 +761,22 @@ export class SqliteStore implements Store {
       results = await this.#tx(() => {
         const lastRow = this.#q(SQL.lastAudit).get();
         let last: AuditAnchor = lastRow === undefined ? { seq: 0, hash: GENESIS_HASH } : { seq: num(lastRow.seq), hash: str(lastRow.hash) };
-        const insert = this.#q(SQL.insertAudit);
-        return batch.map((job) => {
+        const chained = batch.map((job) => {
           const records = chainAuditRecords(last, job.entries);
-          for (const r of records) {
-            insert.run(r.seq, r.time, r.identity, r.serial, r.source, r.operation, r.path, r.outcome, r.detail ?? null, r.prevHash, r.hash);
-          }
           last = records.at(-1) ?? last;
           return records;
         });
+        // Full groups of AUDIT_ROWS_PER_INSERT rows in one statement each, the rest one by one.
+        const all = chained.flat();
+        const params: (string | number | null)[] = [];
+        let i = 0;
+        for (; i + AUDIT_ROWS_PER_INSERT <= all.length; i += AUDIT_ROWS_PER_INSERT) {
+          params.length = 0;
+          for (let j = i; j < i + AUDIT_ROWS_PER_INSERT; j++) params.push(...auditRow(all[j]!));
+          this.#q(SQL.insertAuditRows).run(...params);
+        }
+        for (; i < all.length; i++) this.#q(SQL.insertAudit).run(...auditRow(all[i]!));
+        return chained;
       });
     } catch (e) {
       for (const job of batch) job.reject(e);

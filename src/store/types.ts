@@ -137,6 +137,17 @@ export interface EnrolmentToken {
 }
 
 /**
+ * A committed change, for caches and watchers (Store.subscribe). `app`/`env` name the environment of
+ * a secret change; absent, anything of that kind may have changed (e.g. after the PostgreSQL
+ * listener reconnected): reload.
+ */
+export interface StoreChange {
+  kind: 'secret' | 'policy' | 'cert';
+  app?: string;
+  env?: string;
+}
+
+/**
  * Misuse (an invalid path segment, a non-integer cas or version list, a malformed audit entry) is a
  * TypeError, thrown or rejected. Store failures are WardError ERR_STORE_* (docs/errors.md).
  */
@@ -229,4 +240,11 @@ export interface Store {
    * unknown, reused, expired). Optional: without it the reason is recorded as "invalid".
    */
   findToken?(hash: string): Promise<EnrolmentToken | null>;
+
+  /**
+   * Calls `onChange` after each committed change of a secret, policy or certificate; returns the
+   * unsubscribe function. PostgreSQL: changes by every replica on the database (LISTEN/NOTIFY).
+   * SQLite: changes made in this process on the same file (other processes: poll envRevision).
+   */
+  subscribe?(onChange: (event: StoreChange) => void): () => void;
 }

@@ -2,16 +2,20 @@
  * The behaviour every Store implementation must have. test/store/sqlite.test.ts runs it on SQLite;
  * the PostgreSQL store runs the very same suite. `open` returns a fresh, empty, migrated store;
  * `rawSql`, when given, runs a statement directly on the store's database (bypassing the store) so
- * the suite can tamper with the audit table the way an attacker with file access would.
+ * the suite can tamper with the audit table the way an attacker with file access would; `reopen`
+ * opens a second instance on the same database. Tests that only hold for one backend (SQLite's one
+ * writer at a time, file modes) live in that backend's own test file.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WardError } from '../../src/errors.ts';
 import { GENESIS_HASH, readAllAudit, verifyAuditChain } from '../../src/store/audit-chain.ts';
-import type { AuditInput, AuditRecord, NewSecretVersion, SecretRef, Store } from '../../src/store/types.ts';
+import type { AuditInput, AuditRecord, NewSecretVersion, SecretRef, Store, StoreChange } from '../../src/store/types.ts';
 
 export interface ContractOptions {
   rawSql?: (store: Store, sql: string) => Promise<void>;
+  /** Opens another store instance on the same database as `store` (for change notification). */
+  reopen?: (store: Store) => Promise<Store>;
 }
 
 type Sealed = Omit<NewSecretVersion, keyof SecretRef>;
@@ -180,7 +184,7 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: Co
         assert.equal((await s.appendAudit([auditEntry(1)]))[0]?.seq, 1);
       });
 
-      withStore('while a write awaits seal, reads see the old state and other writes wait their turn', async (s) => {
+      withStore('while a write awaits seal, reads see the old state and writes of that secret wait their turn', async (s) => {
         await put(s, ref('OLD'));
         let release!: () => void;
         const gate = new Promise<void>((r) => (release = r));
@@ -190,18 +194,57 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: Co
         });
         await new Promise((r) => setTimeout(r, 20));
         assert.equal(await s.getSecret(ref('SLOW')), null);
+        assert.equal(await s.getSecretMeta(ref('SLOW')), null);
         assert.deepEqual((await s.getEnv('app', 'prod')).map((v) => v.name), ['OLD']);
         assert.equal(await s.envRevision('app', 'prod'), 1);
         const order: string[] = [];
-        const audit = s.appendAudit([auditEntry(1)]).then(() => order.push('audit'));
-        const other = put(s, ref('OLD')).then(() => order.push('other'));
+        const same = put(s, ref('SLOW')).then((v) => order.push(`same:${v.version}`));
         await new Promise((r) => setTimeout(r, 20));
-        assert.equal(order.length, 0, 'writes wait for the open transaction');
+        assert.equal(order.length, 0, 'a write of the same secret waits for the open transaction');
         release();
-        await Promise.all([slow.then(() => order.push('slow')), audit, other]);
-        assert.equal(order[0], 'slow');
-        assert.equal((await s.getSecret(ref('SLOW')))?.version, 1);
+        await Promise.all([slow.then((v) => order.push(`slow:${v.version}`)), same]);
+        assert.deepEqual(order, ['slow:1', 'same:2']);
+        assert.equal((await s.getSecret(ref('SLOW')))?.version, 2);
         assert.equal(await s.envRevision('app', 'prod'), 3);
+      });
+
+      withStore('200 concurrent check-and-set writers of one secret: one winner per version, no lost update', async (s) => {
+        // a counter: each writer reads it and writes count + 1 with cas = the version it read,
+        // retrying after a conflict (with a random, growing pause, as a client would) until it wins
+        const counter = (n: number) => (v: number) => ({ ...fakeSeal(ref('HOT'), v), ciphertext: Buffer.from(String(n)) });
+        await s.putSecret(ref('HOT'), counter(0));
+        const winners = new Map<number, number>();
+        let conflicts = 0;
+        await Promise.all(Array.from({ length: 200 }, async (_, i) => {
+          for (let attempt = 1; ; attempt++) {
+            const cur = await s.getSecret(ref('HOT'));
+            assert.ok(cur !== null);
+            try {
+              const v = await s.putSecret({ ...ref('HOT'), cas: cur.version }, (n) => ({
+                ...counter(Number(cur.ciphertext.toString()) + 1)(n), createdBy: `w${i}`,
+              }));
+              assert.equal(v.version, cur.version + 1);
+              assert.equal(winners.has(v.version), false, `version ${v.version} won twice`);
+              winners.set(v.version, i);
+              await s.appendAudit([auditEntry(i, { operation: 'secret.write', path: 'app/prod/HOT', detail: `version ${v.version}` })]);
+              return;
+            } catch (e) {
+              assert.ok(e instanceof WardError && e.code === 'ERR_API_CONFLICT', String(e));
+              conflicts++;
+              await new Promise((r) => setTimeout(r, Math.random() * Math.min(2 ** attempt, 1000)));
+            }
+          }
+        }));
+        assert.ok(conflicts > 0, 'the writers did race');
+        assert.equal(new Set(winners.values()).size, 200, 'every writer won exactly once');
+        const latest = await s.getSecret(ref('HOT'));
+        assert.equal(latest?.version, 201);
+        assert.equal(latest?.ciphertext.toString(), '200', 'no increment was lost');
+        const hist = await s.history(ref('HOT'));
+        assert.deepEqual(hist.map((h) => h.version), Array.from({ length: 201 }, (_, i) => i + 1));
+        for (const h of hist.slice(1)) assert.equal(h.createdBy, `w${winners.get(h.version)}`);
+        const v = await verifyAuditChain(readAllAudit(s));
+        assert.deepEqual([v.ok, v.count], [true, 200]);
       });
 
       withStore('invalid paths are misuse (TypeError)', async (s) => {
@@ -582,6 +625,61 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: Co
         assert.equal(await s.deletePolicy('a'), true);
         assert.equal(await s.deletePolicy('a'), false);
         assert.deepEqual((await s.listPolicies()).map((p) => p.name), ['b']);
+      });
+    });
+
+    describe('change notification', () => {
+      withStore('a committed write on one instance reaches the subscriber of another on the same database', async (s) => {
+        assert.ok(s.subscribe !== undefined && opts.reopen !== undefined);
+        const other = await opts.reopen(s);
+        try {
+          const seen: StoreChange[] = [];
+          let wake: () => void = () => undefined;
+          const unsubscribe = other.subscribe?.((e) => {
+            seen.push(e);
+            wake();
+          });
+          const waitFor = async (pred: (e: StoreChange) => boolean) => {
+            const deadline = Date.now() + 1000;
+            while (!seen.some(pred)) {
+              assert.ok(Date.now() < deadline, `no matching event within a second: ${JSON.stringify(seen)}`);
+              await new Promise<void>((r) => {
+                wake = r;
+                setTimeout(r, 50);
+              });
+            }
+          };
+          // listening may take a moment to start (PostgreSQL: LISTEN on its own connection): probe until it does
+          for (let i = 0; !seen.some((e) => e.env === 'probe'); i++) {
+            assert.ok(i < 20, 'the subscriber never heard a write');
+            await put(s, ref('PROBE', 'app', 'probe'));
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          seen.length = 0;
+          await put(s, ref('N', 'app', 'staging'));
+          await waitFor((e) => e.kind === 'secret' && e.app === 'app' && e.env === 'staging');
+          await s.putPolicy({ name: 'p', document: '{}', updatedAt: 1, updatedBy: 'x' });
+          await waitFor((e) => e.kind === 'policy');
+          await s.recordCertificate({
+            serial: '01', name: 'n', spiffeId: 'spiffe://t/x', app: 'a', env: 'e', role: 'workload',
+            notBefore: 1, notAfter: 2, fingerprint: 'f'.repeat(64), issuedAt: 1, revokedAt: null,
+          });
+          await waitFor((e) => e.kind === 'cert');
+          // a refused write notifies nothing
+          seen.length = 0;
+          await rejectsWith(put(s, { ...ref('N', 'app', 'staging'), cas: 0 }), 'ERR_API_CONFLICT');
+          assert.equal(await s.softDelete(ref('NOPE')), false);
+          await put(s, ref('M', 'app', 'dev'));
+          await waitFor((e) => e.env === 'dev');
+          assert.deepEqual(seen.filter((e) => e.env === 'staging'), []);
+          unsubscribe?.();
+          seen.length = 0;
+          await put(s, ref('N', 'app', 'staging'));
+          await new Promise((r) => setTimeout(r, 100));
+          assert.deepEqual(seen, [], 'nothing after unsubscribing');
+        } finally {
+          await other.close();
+        }
       });
     });
 

@@ -12,7 +12,7 @@ import { encodeCursor } from '../../src/store/paging.ts';
 import { listSecretsSql, openSqliteStore, SQL } from '../../src/store/sqlite.ts';
 import type { SqliteStore } from '../../src/store/sqlite.ts';
 import type { ListSecretsQuery, Store } from '../../src/store/types.ts';
-import { auditEntry, put, storeContract } from './contract.ts';
+import { auditEntry, fakeSeal, put, storeContract } from './contract.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ward-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -32,6 +32,7 @@ storeContract('sqlite', () => openSqliteStore(freshPath()), {
   rawSql: async (store: Store, sql: string) => {
     raw((store as SqliteStore).path, (db) => db.exec(sql));
   },
+  reopen: (store: Store) => openSqliteStore((store as SqliteStore).path),
 });
 
 async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
@@ -131,6 +132,33 @@ describe('SqliteStore specifics', () => {
     assert.notEqual(await s.getSecret({ app: 'a', env: 'e', name: 'KEEP' }), null);
     await s.close();
     raw(path, (db) => assert.equal(db.prepare('PRAGMA integrity_check').get()?.integrity_check, 'ok'));
+  });
+
+  test('one writer at a time: while a write awaits seal, reads see the old state and other writes wait their turn', async () => {
+    const s = await openSqliteStore(freshPath());
+    const ref = (name: string) => ({ app: 'app', env: 'prod', name });
+    await put(s, ref('OLD'));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow = s.putSecret(ref('SLOW'), async (v) => {
+      await gate;
+      return fakeSeal(ref('SLOW'), v);
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await s.getSecret(ref('SLOW')), null);
+    assert.deepEqual((await s.getEnv('app', 'prod')).map((v) => v.name), ['OLD']);
+    assert.equal(await s.envRevision('app', 'prod'), 1);
+    const order: string[] = [];
+    const audit = s.appendAudit([auditEntry(1)]).then(() => order.push('audit'));
+    const other = put(s, ref('OLD')).then(() => order.push('other'));
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(order.length, 0, 'writes wait for the open transaction');
+    release();
+    await Promise.all([slow.then(() => order.push('slow')), audit, other]);
+    assert.equal(order[0], 'slow');
+    assert.equal((await s.getSecret(ref('SLOW')))?.version, 1);
+    assert.equal(await s.envRevision('app', 'prod'), 3);
+    await s.close();
   });
 
   test('two stores on one file (two processes\' worth) keep one audit chain', async () => {
