@@ -7,6 +7,7 @@
  *   [server]
  *   listen        = "127.0.0.1:8443"      mTLS API; HOST:PORT, IPv6 as "[::1]:8443"
  *   health_listen = "127.0.0.1:8080"      plain-HTTP health endpoints; "" turns them off
+ *   enroll_listen = ""                    enrolment listener (no client certificate, docs/enrol.md); off when ""
  *   trust_domain  = "ward.local"          must match the CA (spiffe://<trust_domain>)
  *   allow_sources = ["10.0.0.0/8"]        server-wide client address allow list (CIDR or IP); [] = all
  *   deny_sources  = []                    server-wide deny list; wins over allow_sources
@@ -22,6 +23,8 @@
  *   provider = "pkcs11"   module = "/usr/lib/softhsm/libsofthsm2.so"   token = "ward"
  *              label = "ward-master"   pin_file = "pkcs11.pin"   (else $WARD_PKCS11_PIN)
  *   (no [audit] table: the hash-chained audit log lives in the store and has no settings)
+ *   [pki]
+ *   workload_ttl = "24h"                  lifetime of enrolled and renewed workload certificates
  *   [client]
  *   server   = "https://localhost:8443"   or a list, tried in order (failover)
  *   identity = "admin"                     identity directory (key.pem, cert.pem, ca.pem)
@@ -58,6 +61,8 @@ export interface WardConfig {
     listen: ListenAddress;
     /** Undefined when turned off (`health_listen = ""`). */
     healthListen: ListenAddress | undefined;
+    /** The enrolment listener; undefined (off) unless configured. */
+    enrollListen: ListenAddress | undefined;
     trustDomain: string;
     allowSources: string[];
     denySources: string[];
@@ -67,6 +72,7 @@ export interface WardConfig {
   ca: { cert: string; key: string | undefined };
   storage: StorageConfig;
   keys: KeysConfig;
+  pki: { workloadTtlMs: number };
   /** `servers` are origins (`https://host:port`); `identity` an absolute identity directory. */
   client: { servers: string[]; identity: string };
 }
@@ -201,9 +207,9 @@ export function parseConfig(text: string, path: string): WardConfig {
     const what = e instanceof Error ? e.message.split('\n')[0]!.toLowerCase() : 'invalid TOML';
     throw new WardError('ERR_CONFIG', `${file}${where}: ${what}`, { cause: e });
   }
-  const root = new Section('', doc, file, ['server', 'ca', 'storage', 'keys', 'client']);
+  const root = new Section('', doc, file, ['server', 'ca', 'storage', 'keys', 'client', 'pki']);
 
-  const server = root.sub('server', ['listen', 'health_listen', 'trust_domain', 'allow_sources', 'deny_sources', 'tls']);
+  const server = root.sub('server', ['listen', 'health_listen', 'enroll_listen', 'trust_domain', 'allow_sources', 'deny_sources', 'tls']);
   const tls = server.sub('tls', ['cert', 'key', 'client_ca']);
   const trustDomain = server.string('trust_domain', DEFAULTS.trustDomain);
   try {
@@ -212,6 +218,10 @@ export function parseConfig(text: string, path: string): WardConfig {
     throw bad('server.trust_domain', `invalid trust domain ${JSON.stringify(trustDomain)} (lowercase letters, digits, ".", "_", "-")`, file);
   }
   const health = server.string('health_listen', DEFAULTS.healthListen);
+  const enroll = server.string('enroll_listen', '');
+  const workloadTtl = root.sub('pki', ['workload_ttl']).string('workload_ttl', '24h');
+  const workloadTtlMs = parseTtlText(workloadTtl);
+  if (workloadTtlMs === undefined || workloadTtlMs < 60_000) throw bad('pki.workload_ttl', `invalid lifetime ${JSON.stringify(workloadTtl)} (at least 1m, e.g. 24h)`, file);
 
   const ca = root.sub('ca', ['cert', 'key']);
   const caKey = ca.string('key', DEFAULTS.caKey);
@@ -256,6 +266,7 @@ export function parseConfig(text: string, path: string): WardConfig {
     server: {
       listen: parseListen(server.string('listen', DEFAULTS.listen), 'server.listen', file),
       healthListen: health === '' ? undefined : parseListen(health, 'server.health_listen', file),
+      enrollListen: enroll === '' ? undefined : parseListen(enroll, 'server.enroll_listen', file),
       trustDomain,
       allowSources: server.strings('allow_sources', []).map((s) => checkCidr(s, 'server.allow_sources', file)),
       denySources: server.strings('deny_sources', []).map((s) => checkCidr(s, 'server.deny_sources', file)),
@@ -268,8 +279,18 @@ export function parseConfig(text: string, path: string): WardConfig {
     ca: { cert: at(ca.string('cert', DEFAULTS.caCert)), key: caKey === '' ? undefined : at(caKey) },
     storage: storageConfig,
     keys: keysConfig,
+    pki: { workloadTtlMs },
     client: { servers, identity: at(client.string('identity', DEFAULTS.adminIdentity)) },
   };
+}
+
+/** `90s`, `15m`, `24h`, `30d`, `1h30m` in milliseconds; undefined when malformed. */
+function parseTtlText(text: string): number | undefined {
+  const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  if (!/^(\d{1,6}[smhd])+$/.test(text)) return undefined;
+  let total = 0;
+  for (const m of text.matchAll(/(\d+)([smhd])/g)) total += Number(m[1]) * units[m[2]!]!;
+  return total;
 }
 
 /**

@@ -16,6 +16,7 @@ test('the template ward init writes parses to the defaults, paths resolved again
     server: {
       listen: { host: '127.0.0.1', port: 8443 },
       healthListen: { host: '127.0.0.1', port: 8080 },
+      enrollListen: undefined,
       trustDomain: 'prod.example.com',
       allowSources: [],
       denySources: [],
@@ -24,6 +25,7 @@ test('the template ward init writes parses to the defaults, paths resolved again
     ca: { cert: '/srv/ward/ca/ca.crt', key: '/srv/ward/ca/ca.key' },
     storage: { driver: 'sqlite', path: '/srv/ward/data/ward.db' },
     keys: { provider: 'file', path: '/srv/ward/master.key' },
+    pki: { workloadTtlMs: 24 * 3_600_000 },
     client: { servers: ['https://localhost:8443'], identity: '/srv/ward/admin' },
   });
 });
@@ -40,6 +42,7 @@ test('every setting', () => {
 [server]
 listen = "[::]:9443"
 health_listen = ""
+enroll_listen = "0.0.0.0:8444"
 trust_domain = "td"
 allow_sources = ["10.0.0.0/8", "192.168.1.7", "fd00::/8"]
 deny_sources = "10.1.0.0/16"
@@ -56,6 +59,8 @@ url = "postgres://ward@db/ward"
 [keys]
 provider = "file"
 path = "../keys/master.key"
+[pki]
+workload_ttl = "1h30m"
 [client]
 server = ["https://a.example:8443/", "https://b.example"]
 identity = "/etc/ward/id"
@@ -63,6 +68,8 @@ identity = "/etc/ward/id"
   const dir = join(process.cwd(), 'cfg');
   assert.deepEqual(c.server.listen, { host: '::', port: 9443 });
   assert.equal(c.server.healthListen, undefined);
+  assert.deepEqual(c.server.enrollListen, { host: '0.0.0.0', port: 8444 });
+  assert.equal(c.pki.workloadTtlMs, 90 * 60_000);
   assert.equal(c.server.trustDomain, 'td');
   assert.deepEqual(c.server.allowSources, ['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);
   assert.deepEqual(c.server.denySources, ['10.1.0.0/16']);
@@ -76,6 +83,9 @@ identity = "/etc/ward/id"
 const refused: [string, RegExp][] = [
   ['[server\n', /ward\.toml:1:\d+: /],
   ['nonsense = 1', /nonsense: unknown key/],
+  ['[pki]\nworkload_ttl = "30s"', /pki\.workload_ttl: invalid lifetime/],
+  ['[pki]\nworkload_ttl = "forever"', /pki\.workload_ttl: invalid lifetime/],
+  ['[server]\nenroll_listen = "8444"', /server\.enroll_listen: invalid address/],
   ['[server]\nlisten = 8443', /server\.listen: must be a string/],
   ['[server]\nlisten = "8443"', /server\.listen: invalid address/],
   ['[server]\nlisten = "localhost:99999"', /server\.listen: invalid address/],

@@ -20,7 +20,9 @@ import { identityFromCertificate } from '../pki/identity.ts';
 import { fingerprint, parseCertificate } from '../pki/pem.ts';
 import { openSqliteStore } from '../store/sqlite.ts';
 import type { CertificateRecord, Store } from '../store/types.ts';
-import { buildServer, type FastifyInstance } from './app.ts';
+import { buildServer, supportedCurves, tlsOptions, type FastifyInstance } from './app.ts';
+import { buildEnrollServer } from './enroll.ts';
+import { watchTls, type TlsWatcher } from './tls-reload.ts';
 import { createHealthServer } from './health.ts';
 import { startAuditWorker, type AuditAppender } from './audit-worker.ts';
 
@@ -38,6 +40,10 @@ export interface RunningServer {
   /** Where the API listens (port resolved when 0 was asked). */
   address: ListenAddress;
   healthAddress: ListenAddress | undefined;
+  /** The enrolment listener (docs/enrol.md), when `[server] enroll_listen` is set. */
+  enrollAddress: ListenAddress | undefined;
+  /** Re-reads the TLS files now (they are also watched); true when a rotated set was applied. */
+  reloadTls(): boolean;
   /** Graceful drain; safe to call more than once. */
   close(): Promise<void>;
 }
@@ -135,6 +141,8 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
   let store: Store | undefined;
   let auditWorker: AuditAppender | undefined;
   let app: FastifyInstance | undefined;
+  let enrollApp: FastifyInstance | undefined;
+  let tlsWatcher: TlsWatcher | undefined;
   let health: Server | undefined;
   try {
     store = await openStore(config);
@@ -148,6 +156,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
       trustDomain: config.server.trustDomain,
       ca,
       sources: { allow: config.server.allowSources, deny: config.server.denySources },
+      workloadTtlMs: config.pki.workloadTtlMs,
       ...(overrides.logLevel ? { logLevel: overrides.logLevel } : {}),
     });
     try {
@@ -155,6 +164,32 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
     } catch (e) {
       throw new WardError('ERR_IO', `cannot listen on ${listen.api.host}:${listen.api.port}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
     }
+    const enrollAt = config.server.enrollListen;
+    if (enrollAt) {
+      enrollApp = await buildEnrollServer({
+        store,
+        ...(auditWorker ? { auditStore: auditWorker } : {}),
+        tls,
+        ca,
+        trustDomain: config.server.trustDomain,
+        workloadTtlMs: config.pki.workloadTtlMs,
+        ...(overrides.logLevel ? { logLevel: overrides.logLevel } : {}),
+      });
+      try {
+        await enrollApp.listen({ host: enrollAt.host, port: enrollAt.port });
+      } catch (e) {
+        throw new WardError('ERR_IO', `cannot listen on ${enrollAt.host}:${enrollAt.port} (enrolment): ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
+      }
+    }
+    // a rotated server certificate, key or client CA bundle applies to new connections at once
+    const apiServer = app.server as unknown as { setSecureContext(o: object): void };
+    const enrollServer = enrollApp?.server as unknown as { setSecureContext(o: object): void } | undefined;
+    const log = app.log;
+    tlsWatcher = watchTls(config.server.tls, (next) => {
+      apiServer.setSecureContext(tlsOptions(next));
+      enrollServer?.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ecdhCurve: supportedCurves() });
+      log.warn('reloaded the TLS certificate, key and client CA');
+    }, { onError: (e) => log.error({ err: e }, 'TLS files changed but cannot be used; keeping the current ones') });
     let draining = false;
     const readyStore = store;
     if (listen.health) {
@@ -177,14 +212,20 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
     const openedStore = store;
     const openedWorker = auditWorker;
     const healthServer = health;
+    const openedEnroll = enrollApp;
+    const watcher = tlsWatcher;
     let closing: Promise<void> | null = null;
     return {
       app: running,
       address: listenAddress(running.server),
       healthAddress: healthServer ? listenAddress(healthServer) : undefined,
+      enrollAddress: openedEnroll ? listenAddress(openedEnroll.server) : undefined,
+      reloadTls: () => watcher.check(),
       close() {
         closing ??= (async () => {
           draining = true;
+          watcher.close();
+          await openedEnroll?.close();
           // fastify: stop accepting, answer 503 to new requests on open connections, wait for
           // in-flight ones; its onClose hook waits for pending audit records.
           await running.close();
@@ -197,6 +238,8 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
       },
     };
   } catch (e) {
+    tlsWatcher?.close();
+    await enrollApp?.close().catch(() => undefined);
     await app?.close().catch(() => undefined);
     health?.close();
     await auditWorker?.close().catch(() => undefined);
