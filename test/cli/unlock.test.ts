@@ -158,3 +158,20 @@ test('ward run --unlock: a disk-backed or non-empty target is refused before any
   r = runApp(web, [`${enc}:${join(shm, 'p')}:bad/name`]);
   assert.equal(r.status, 2, r.stderr);
 });
+
+test('--unlock specs and folder-key values: parsed strictly; the key is rclone\'s password and password2 as text', async () => {
+  const { parseUnlockSpec, folderKeys, newFolderKey, DEFAULT_UNLOCK_KEY } = await import('../../src/client/run/unlock.ts');
+  const { deriveKeys } = await import('../../src/formats/rclone/index.ts');
+  assert.deepEqual(parseUnlockSpec('/a:/b'), { src: '/a', dst: '/b', name: DEFAULT_UNLOCK_KEY });
+  assert.deepEqual(parseUnlockSpec('/a:/b:CONFIG_KEY'), { src: '/a', dst: '/b', name: 'CONFIG_KEY' });
+  for (const bad of ['/a', '/a:', ':/b', '/a:/b:', '/a:/b:x/y', '/a:/b:c:d']) assert.throws(() => parseUnlockSpec(bad), { code: 'ERR_USAGE' }, bad);
+  const value = newFolderKey();
+  const o = JSON.parse(value.toString()) as { password: string; salt: string };
+  assert.deepEqual(await folderKeys(value, 'k'), await deriveKeys(Buffer.from(o.password), Buffer.from(o.salt)));
+  const good = { version: 1, password: o.password, salt: o.salt };
+  for (const bad of ['x', '[]', JSON.stringify({ ...good, version: 2 }), JSON.stringify({ ...good, extra: 1 }), JSON.stringify({ ...good, password: 'short' }),
+    JSON.stringify({ ...good, salt: 'not base64url!!!!!!!!' }), JSON.stringify({ version: 1, password: o.password })]) {
+    await assert.rejects(folderKeys(Buffer.from(bad), 'k'), { code: 'ERR_RUN_VALUE' }, bad);
+  }
+  await assert.rejects(folderKeys(Buffer.alloc(5000, 0x20), 'k'), { code: 'ERR_RUN_VALUE' });
+});
