@@ -147,7 +147,10 @@ export async function runDecrypt(req: DecryptRequest): Promise<void> {
     const { head, source } = await peek(input.source);
     if (sniff(head) !== 'other') {
       if (pgpKeys.length === 0) throw new WardError('ERR_PGP_NO_KEY', 'the input is an OpenPGP message and no OpenPGP secret key was given', { hint: 'use -i KEY.asc with the secret key (gpg --export-secret-keys -a KEYID)' });
-      await withOutput(req.output, 0o600, (sink) => decryptPgp(source, sink, pgpKeys, () => readPassphrase(req)));
+      // With -o, plaintext goes to a temp file removed on failure, so it may flow before the final
+      // integrity check (flat memory); to stdout it is held until the message is authenticated.
+      const toFile = req.output !== undefined && req.output !== '-';
+      await withOutput(req.output, 0o600, (sink) => decryptPgp(source, sink, pgpKeys, () => readPassphrase(req), { streamUnverified: toFile }));
       return;
     }
     const decryptor = createDecryptor(identities, { armor: 'auto' });

@@ -6,10 +6,12 @@
  *
  * What Ward writes: one SEIPD v1 packet (AES-256 with the MDC, as GnuPG 2.2 reads), uncompressed,
  * a binary literal packet with no file name, one PKESK per recipient key; ASCII-armored with -a.
- * Signing is out of scope. Streaming: encryption streams with flat memory. Decryption of a SEIPD v1
- * message (everything GnuPG 2.2 writes) holds the whole plaintext in memory until the MDC at the
- * end verifies (OpenPGP.js refuses to release unauthenticated plaintext, and so do we); SEIPD v2
- * (AEAD) messages are released chunk by chunk.
+ * Signing is out of scope. Streaming: encryption streams with flat memory. A SEIPD v1 message
+ * (everything GnuPG 2.2 writes) is authenticated only by the MDC at its very end, so by default
+ * decryption holds the whole plaintext in memory until the MDC verifies; with `streamUnverified`
+ * (for a sink that throws everything away on failure, such as the CLI's temp file renamed only on
+ * success) plaintext flows with flat memory and the MDC failure arrives as the final error. SEIPD
+ * v2 (AEAD) messages are released chunk by chunk after each chunk's tag.
  */
 import type * as OpenPgpModule from 'openpgp';
 import type { Key, PrivateKey } from 'openpgp';
@@ -166,13 +168,18 @@ function messageError(e: unknown): WardError {
   return new WardError('ERR_PGP_MESSAGE', `invalid OpenPGP message: ${text.replace(/^Error (decrypting|reading) message: /i, '').slice(0, 200)}`, { cause: e });
 }
 
+export interface PgpDecryptOptions {
+  /** Release SEIPD v1 plaintext before the final MDC check: only for a sink discarded on failure. */
+  streamUnverified?: boolean;
+}
+
 /**
  * Decrypts the OpenPGP message `source` yields (armored or binary, detected) into `sink` with
  * `keys`. Only keys the message is encrypted to are unlocked, so the passphrase is asked for only
  * when a protected key is needed.
  * @throws WardError ERR_PGP_MESSAGE, ERR_PGP_NO_KEY, ERR_PGP_PASSPHRASE
  */
-export async function decryptPgp(source: ByteSource, sink: ByteSink, keys: readonly PrivateKey[], passphrase: PgpPassphraseSource): Promise<void> {
+export async function decryptPgp(source: ByteSource, sink: ByteSink, keys: readonly PrivateKey[], passphrase: PgpPassphraseSource, options: PgpDecryptOptions = {}): Promise<void> {
   const pgp = await openpgp();
   const peeked = await peek(source);
   const kind = sniff(peeked.head);
@@ -207,7 +214,7 @@ export async function decryptPgp(source: ByteSource, sink: ByteSink, keys: reado
     pass?.fill(0);
   }
   try {
-    const { data } = await pgp.decrypt({ message, decryptionKeys: unlocked, format: 'binary', config: { allowUnauthenticatedStream: false } });
+    const { data } = await pgp.decrypt({ message, decryptionKeys: unlocked, format: 'binary', config: { allowUnauthenticatedStream: options.streamUnverified === true } });
     await drain(data as ReadableStream<Uint8Array>, sink);
   } catch (e) {
     throw messageError(e);

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKey } from 'openpgp';
@@ -57,9 +57,9 @@ async function encryptTo(pub: Buffer, plain: Buffer, armor: boolean): Promise<Bu
   return out.data();
 }
 
-async function decryptWith(sec: Buffer, message: Buffer, passphrase = noPassphrase): Promise<Buffer> {
+async function decryptWith(sec: Buffer, message: Buffer, passphrase = noPassphrase, streamUnverified = false): Promise<Buffer> {
   const out = sink();
-  await decryptPgp(source(message, 777), out, await readSecretKeys(sec, 'sec.asc'), passphrase);
+  await decryptPgp(source(message, 777), out, await readSecretKeys(sec, 'sec.asc'), passphrase, { streamUnverified });
   return out.data();
 }
 
@@ -73,6 +73,7 @@ test('round trip, binary and armored, sizes 0, 1 and 200 001 bytes (RSA keys: in
         assert.equal(sniff(msg), armor ? 'armored' : 'binary');
         if (armor) assert.match(msg.toString(), /^-----BEGIN PGP MESSAGE-----\n/);
         assert.ok((await decryptWith(sec, msg)).equals(plain), `${size} ${armor}`);
+        assert.ok((await decryptWith(sec, msg, noPassphrase, true)).equals(plain), `${size} ${armor} streamed`);
       }
     }
   }
@@ -108,6 +109,7 @@ test('failures: another key, a tampered message, garbage, key files that are not
   const tampered = Buffer.from(msg2);
   tampered[tampered.length - 100]! ^= 1;
   await assert.rejects(decryptWith(mine.sec, tampered), code('ERR_PGP_MESSAGE'));
+  await assert.rejects(decryptWith(mine.sec, tampered, noPassphrase, true), code('ERR_PGP_MESSAGE'));
   await assert.rejects(decryptWith(mine.sec, msg2.subarray(0, msg2.length - 30)), code('ERR_PGP_MESSAGE'));
   await assert.rejects(decryptWith(sec, Buffer.from('-----BEGIN PGP MESSAGE-----\n\nnot base64 !!\n-----END PGP MESSAGE-----\n')), (e) => e instanceof WardError && /^ERR_PGP_(MESSAGE|NO_KEY)$/.test(e.code));
   await assert.rejects(readPublicKeys(Buffer.from('-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxx\n-----END PGP PUBLIC KEY BLOCK-----\n'), 'bad.asc'), code('ERR_PGP_KEY'));
@@ -131,6 +133,20 @@ test('detection: age files and identities are not OpenPGP; peek replays what it 
     for (let b = await p.source.read(); b !== null; b = await p.source.read()) parts.push(Buffer.from(b));
     assert.ok(Buffer.concat(parts).equals(data), `chunk ${chunk}`);
   }
+});
+
+test('ward decrypt -o of a tampered OpenPGP message (plaintext streamed before the MDC) leaves no file, exit 3', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ward-pgp-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { pub, sec } = await keyPair();
+  writeFileSync(join(dir, 'sec.asc'), sec);
+  const msg = await encryptTo(pub, randomBytes(300_000), false);
+  msg[msg.length - 50]! ^= 1;
+  writeFileSync(join(dir, 'msg.gpg'), msg);
+  const r = spawnSync(process.execPath, [WARD, 'decrypt', '-i', join(dir, 'sec.asc'), '-o', join(dir, 'out'), join(dir, 'msg.gpg')], { encoding: 'utf8' });
+  assert.equal(r.status, 3, r.stderr);
+  assert.match(r.stderr, /ERR_PGP_MESSAGE/);
+  assert.deepEqual(readdirSync(dir).sort(), ['msg.gpg', 'sec.asc']);
 });
 
 test('ward encrypt: pgp: recipients cannot be mixed with age recipients, -R or -p (usage error, exit 2)', async (t) => {
