@@ -84,7 +84,7 @@ export function register(program: Command): void {
     .option('--files <dir>', 'directory for file secrets and templates (default: a new directory under $XDG_RUNTIME_DIR or /dev/shm)')
     .option('--allow-disk', 'accept a --files directory that is not memory-backed')
     .option('--template <src:dst>', 'render template SRC into the files directory as DST (repeatable)', collect, [])
-    .option('--unlock <src:dst[:name]>', 'decrypt the rclone crypt folder SRC into the memory-backed DST before the app starts, with the folder key in secret NAME of APP/ENV (default DIR_KEY; repeatable)', collect, [])
+    .option('--unlock <src:dst[:name]>', 'decrypt the rclone crypt folder SRC into the memory-backed DST before the app starts, with the folder key in secret NAME of APP/ENV (default DIR_KEY; repeatable)', (v: string, prev: string[] | undefined) => collect(v, prev ?? []))
     .option('--override', 'secrets replace variables already set in the environment')
     .option('--allow-missing', 'start even when a referenced secret is missing, denied or undecryptable (leaving it out)')
     .option('--watch', 'stay as the app\'s parent: forward signals, deliver secret changes')
