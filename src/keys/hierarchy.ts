@@ -131,6 +131,13 @@ type Kek = ReturnType<typeof keyObject>;
 
 export interface KeyHierarchyOptions {
   /**
+   * Former master keys, still able to open the KEKs they wrapped while their data keys are moved
+   * (master key rotation: for each scope {@link KeyHierarchy.rotate}, {@link KeyHierarchy.rewrap}
+   * its data keys, {@link KeyHierarchy.destroyVersion} the old versions). New KEKs always use
+   * the current master.
+   */
+  previous?: KeyProvider[];
+  /**
    * How long an unwrapped KEK (and a scope's current version) is trusted from memory before
    * storage is asked again, in ms: bounds how long another replica's rotation or destruction
    * takes to be seen here. Default 60 000. Destruction through this instance is immediate.
@@ -141,14 +148,16 @@ export interface KeyHierarchyOptions {
 
 export class KeyHierarchy {
   readonly #master: KeyProvider;
+  readonly #masters: Map<string, KeyProvider>;
   readonly #storage: KekStorage;
   readonly #cacheMs: number;
   readonly #now: () => number;
-  readonly #keks = new Map<string, { kek: Kek; at: number }>();
+  readonly #keks = new Map<string, { kek: Kek; masterKeyId: string; at: number }>();
   readonly #current = new Map<string, { version: number; at: number }>();
 
   constructor(master: KeyProvider, storage: KekStorage, options: KeyHierarchyOptions = {}) {
     this.#master = master;
+    this.#masters = new Map([...(options.previous ?? []), master].map((m) => [m.keyId, m]));
     this.#storage = storage;
     this.#cacheMs = options.cacheMs ?? 60_000;
     this.#now = options.now ?? Date.now;
@@ -193,18 +202,21 @@ export class KeyHierarchy {
         const wrapped = await this.#master.wrap(raw, kekAad(scope, version));
         const record: KekRecord = { app: scope.app, env: scope.env, version, masterKeyId: this.#master.keyId, wrapped, createdAt: this.#now() };
         if (await this.#storage.insert(record)) {
-          this.#keks.set(`${scope.app}/${scope.env}/${version}`, { kek: keyObject(raw), at: this.#now() });
+          this.#keks.set(`${scope.app}/${scope.env}/${version}`, { kek: keyObject(raw), masterKeyId: record.masterKeyId, at: this.#now() });
           return version;
         }
       } finally {
         raw.fill(0);
       }
       const winner = await this.#storage.latest(scope);
-      if (winner && winner.version === version && winner.wrapped.length > 0) return version;
+      if (winner && winner.version === version && winner.wrapped.length > 0 && winner.masterKeyId === this.#master.keyId) return version;
     }
   }
 
-  /** The version new data keys of the scope are wrapped with, creating version 1 if needed. */
+  /**
+   * The version new data keys of the scope are wrapped with. Creates one when the scope has none,
+   * when its latest was destroyed, or when its latest is wrapped by a former master key.
+   */
   async currentVersion(scope: KekScope): Promise<number> {
     checkScope(scope);
     this.#live();
@@ -212,23 +224,27 @@ export class KeyHierarchy {
     const cached = this.#current.get(id);
     if (cached && this.#fresh(cached.at)) return cached.version;
     const latest = await this.#storage.latest(scope);
-    const version = latest && latest.wrapped.length > 0 ? latest.version : await this.#create(scope);
+    const usable = latest && latest.wrapped.length > 0 && latest.masterKeyId === this.#master.keyId;
+    const version = usable ? latest.version : await this.#create(scope);
     this.#current.set(id, { version, at: this.#now() });
     return version;
   }
 
-  async #kek(scope: KekScope, version: number): Promise<Kek> {
+  async #kek(scope: KekScope, version: number): Promise<{ kek: Kek; masterKeyId: string }> {
     this.#live();
     const id = `${scope.app}/${scope.env}/${version}`;
     const cached = this.#keks.get(id);
-    if (cached && this.#fresh(cached.at)) return cached.kek;
+    if (cached && this.#fresh(cached.at)) return cached;
     this.#keks.delete(id);
     const record = await this.#storage.get(scope, version);
     if (!record) throw new WardError('ERR_KEY_NOT_FOUND', `no key encryption key ${scope.app}/${scope.env} version ${version}`);
     if (record.wrapped.length === 0) {
       throw new WardError('ERR_KEY_DESTROYED', `key encryption key ${scope.app}/${scope.env} version ${version} was destroyed`);
     }
-    const raw = await this.#master.unwrap(record.wrapped, kekAad(scope, version), record.masterKeyId);
+    const master = this.#masters.get(record.masterKeyId);
+    if (!master) throw new WardError('ERR_KEY_NOT_FOUND', `key encryption key ${scope.app}/${scope.env} version ${version} is wrapped by master key ${record.masterKeyId}, which this server does not hold`);
+    if (master.sealed) throw new WardError('ERR_KEY_SEALED', `master key ${master.keyId} is sealed`, { hint: 'unseal it: ward operator unseal' });
+    const raw = await master.unwrap(record.wrapped, kekAad(scope, version), record.masterKeyId);
     let kek: Kek;
     try {
       if (raw.length !== KEY_BYTES) throw new WardError('ERR_CRYPTO_FORMAT', 'a key encryption key has the wrong size');
@@ -236,13 +252,14 @@ export class KeyHierarchy {
     } finally {
       raw.fill(0);
     }
-    this.#keks.set(id, { kek, at: this.#now() });
-    return kek;
+    const entry = { kek, masterKeyId: record.masterKeyId, at: this.#now() };
+    this.#keks.set(id, entry);
+    return entry;
   }
 
   async #wrapWith(scope: KekScope, version: number, dataKey: Buffer, aad: Buffer): Promise<{ wrappedKey: Buffer; keyId: string }> {
-    const kek = await this.#kek(scope, version);
-    const keyId = kekKeyId(this.#master.keyId, scope, version);
+    const { kek, masterKeyId } = await this.#kek(scope, version);
+    const keyId = kekKeyId(masterKeyId, scope, version);
     return { wrappedKey: Buffer.concat([Buffer.of(WRAP_VERSION), sealAesGcm(kek, dataKey, dekAad(keyId, aad))]), keyId };
   }
 
@@ -252,7 +269,7 @@ export class KeyHierarchy {
    */
   async forScope(scope: KekScope): Promise<KeyWrapper> {
     const version = await this.currentVersion(scope);
-    const keyId = kekKeyId(this.#master.keyId, scope, version);
+    const keyId = kekKeyId((await this.#kek(scope, version)).masterKeyId, scope, version);
     return {
       keyId,
       wrap: async (dataKey, aad) => (await this.#wrapWith(scope, version, dataKey, aad)).wrappedKey,
@@ -267,11 +284,12 @@ export class KeyHierarchy {
    */
   async unwrap(wrapped: Buffer, aad: Buffer, keyId: string): Promise<Buffer> {
     const parsed = parseKekKeyId(keyId);
-    if (!parsed) return this.#master.unwrap(wrapped, aad, keyId);
-    if (parsed.masterKeyId !== this.#master.keyId) {
-      throw new WardError('ERR_KEY_NOT_FOUND', `data key belongs to master key ${parsed.masterKeyId}, this server holds ${this.#master.keyId}`);
+    if (!parsed) return (this.#masters.get(keyId) ?? this.#master).unwrap(wrapped, aad, keyId);
+    if (!this.#masters.has(parsed.masterKeyId)) {
+      throw new WardError('ERR_KEY_NOT_FOUND', `data key belongs to master key ${parsed.masterKeyId}, this server holds ${[...this.#masters.keys()].join(', ')}`);
     }
-    const kek = await this.#kek(parsed.scope, parsed.version);
+    const { kek, masterKeyId } = await this.#kek(parsed.scope, parsed.version);
+    if (masterKeyId !== parsed.masterKeyId) throw new WardError('ERR_KEY_NOT_FOUND', `key encryption key ${parsed.scope.app}/${parsed.scope.env} version ${parsed.version} is not wrapped by master key ${parsed.masterKeyId}`);
     if (wrapped[0] !== WRAP_VERSION) throw new WardError('ERR_CRYPTO_FORMAT', 'unknown wrapped key version');
     return openAesGcm(kek, wrapped.subarray(1), dekAad(keyId, aad));
   }

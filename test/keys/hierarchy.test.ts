@@ -177,3 +177,30 @@ test('misuse throws TypeError', async () => {
   await assert.rejects(h.forScope({ app: 'a', env: '' }), TypeError);
   await assert.rejects(h.destroyVersion(pay, 0), TypeError);
 });
+
+test('master key rotation: a new master starts new KEK versions; the former one opens old data until it is rewrapped', async () => {
+  const { master: oldMaster, storage, h: before } = setup();
+  const a = await seal(before, pay, 'a');
+  const legacy = await sealEnvelope(oldMaster, Buffer.from('legacy'), aad('legacy'));
+  const newMaster = rawKeyProvider('test', randomBytes(32));
+  const h = new KeyHierarchy(newMaster, storage, { previous: [oldMaster] });
+  assert.equal(await open(h, a, 'a'), 'a');
+  assert.equal(await open(h, legacy, 'legacy'), 'legacy');
+  const b = await seal(h, pay, 'b');
+  assert.equal(b.keyId, kekKeyId(newMaster.keyId, pay, 2), 'the first write under the new master makes a new version');
+  const moved = await h.rewrap(a.wrappedKey, aad('a'), a.keyId);
+  assert.equal(moved.keyId, b.keyId);
+  await h.destroyVersion(pay, 1);
+  // without the former master: what was moved opens, what was not does not
+  const after = new KeyHierarchy(newMaster, storage);
+  assert.equal(await open(after, { ...a, ...moved }, 'a'), 'a');
+  assert.equal(await open(after, b, 'b'), 'b');
+  await assert.rejects(open(after, a, 'a'), { code: 'ERR_KEY_NOT_FOUND' });
+  await assert.rejects(open(after, legacy, 'legacy'), { code: 'ERR_KEY_NOT_FOUND' });
+  // a key id claiming another master than the one that wrapped its KEK
+  await assert.rejects(open(h, { ...b, keyId: kekKeyId(oldMaster.keyId, pay, 2) }, 'b'), { code: 'ERR_KEY_NOT_FOUND' });
+  // a sealed former master is reported as sealed
+  const c = await seal(before, web, 'c');
+  oldMaster.seal();
+  await assert.rejects(open(h, c, 'c'), { code: 'ERR_KEY_SEALED' });
+});
