@@ -18,6 +18,8 @@ import { WardError } from '../errors.ts';
 import { isValidSegment } from '../pki/spiffe.ts';
 import { WardHttpClient } from './http.ts';
 import { describeIdentity, loadIdentity, type Identity } from './identity.ts';
+import { watchIdentityDir } from './identity-watch.ts';
+import { startRenewer, type Renewer } from './renew.ts';
 import { retry, type RetryOptions } from './wait.ts';
 
 export type SecretKind = 'env' | 'file';
@@ -57,6 +59,15 @@ export interface WardClientOptions {
   /** Overall time limit of one request to one server (default 30 s). */
   timeoutMs?: number;
   connectTimeoutMs?: number;
+  /**
+   * With an identity directory: use a renewed or replaced key.pem/cert.pem for new connections as
+   * soon as it appears (default true).
+   */
+  reloadIdentity?: boolean;
+  /** With an identity directory: renew the certificate when two thirds of its lifetime has passed (docs/enrol.md). */
+  renew?: boolean;
+  /** Told about renewals and identity reloads. */
+  log?: (message: string) => void;
 }
 
 export interface WatchOptions {
@@ -106,8 +117,11 @@ const seg = (s: string, what: string) => {
 };
 
 export class WardClient {
-  readonly identity: Identity;
-  private readonly http: WardHttpClient;
+  /** The identity in use; replaced when the identity directory changes (reloadIdentity). */
+  identity: Identity;
+  private http: WardHttpClient;
+  private readonly makeHttp: (identity: Identity) => WardHttpClient;
+  private readonly stops: (() => void)[] = [];
 
   /**
    * @throws WardError ERR_USAGE (no or bad server URL), identity errors of loadIdentity
@@ -116,12 +130,49 @@ export class WardClient {
     const servers = splitServers(options.servers);
     if (servers.length === 0) throw new WardError('ERR_USAGE', 'no server given', { hint: 'pass --server URL or set WARD_SERVER=https://HOST:8443' });
     this.identity = typeof options.identity === 'string' ? loadIdentity(options.identity) : options.identity;
-    this.http = new WardHttpClient({
+    this.makeHttp = (identity) => new WardHttpClient({
       servers,
-      identity: this.identity,
+      identity,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
       userAgent: 'ward-client',
+    });
+    this.http = this.makeHttp(this.identity);
+    const dir = typeof options.identity === 'string' ? options.identity : undefined;
+    if (dir !== undefined && options.reloadIdentity !== false) this.stops.push(watchIdentityDir(dir, () => this.reloadIdentity(dir, options.log)));
+    if (dir !== undefined && options.renew) {
+      const renewer: Renewer = startRenewer({
+        dir,
+        servers,
+        ...(options.log ? { log: options.log } : {}),
+        // use the new certificate at once, without waiting for the directory watch
+        onRenewed: () => this.reloadIdentity(dir, options.log),
+      });
+      this.stops.push(() => renewer.stop());
+    }
+  }
+
+  /** Rebuilds the TLS context from the identity directory if it holds a new, whole identity. */
+  private reloadIdentity(dir: string, log: ((message: string) => void) | undefined): void {
+    let next: Identity;
+    try {
+      next = loadIdentity(dir);
+    } catch (e) {
+      // mid-rotation or broken: keep the current identity; the next change is looked at again
+      log?.(`identity in ${dir} changed but cannot be used yet: ${(e as Error).message}`);
+      return;
+    }
+    if (next.cert === this.identity.cert && next.key === this.identity.key && next.ca === this.identity.ca) return;
+    const old = this.http;
+    this.identity = next;
+    this.http = this.makeHttp(next);
+    log?.(`using the new identity in ${dir} (serial ${describeIdentity(next).serial})`);
+    // requests in flight (a long-poll) finish on the old connections; then they go
+    const retire = setTimeout(() => old.close(), 120_000);
+    retire.unref();
+    this.stops.push(() => {
+      clearTimeout(retire);
+      old.close();
     });
   }
 
@@ -226,8 +277,9 @@ export class WardClient {
     }
   }
 
-  /** Closes idle connections. */
+  /** Closes idle connections and stops watching and renewing the identity. */
   close(): void {
+    for (const stop of this.stops.splice(0)) stop();
     this.http.close();
   }
 }
