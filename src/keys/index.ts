@@ -16,7 +16,7 @@ import { openPassphraseKeyProvider, openShamirKeyProvider } from './sealed.ts';
 export { createFileKey, openFileKeyProvider, rawKeyProvider } from './file.ts';
 export type { KeyProvider, UnsealProgress } from './provider.ts';
 export {
-  DEFAULT_SCRYPT_LOG_N, initPassphrase, initShamir, openPassphraseKeyProvider, openShamirKeyProvider, writeSealedKey,
+  DEFAULT_SCRYPT_LOG_N, initPassphrase, initShamir, openPassphraseKeyProvider, openSealedKey, openShamirKeyProvider, writeSealedKey,
   type ExistingKey, type PassphraseKeyProvider, type ShamirKeyProvider,
 } from './sealed.ts';
 export { generatePkcs11Key, openPkcs11KeyProvider, pkcs11KeyAttributes, type Pkcs11Options } from './pkcs11.ts';

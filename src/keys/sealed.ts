@@ -218,6 +218,39 @@ function tryOpen(file: SealedKeyFile, sealingKey: Buffer): Buffer | undefined {
   }
 }
 
+/**
+ * Opens a sealed key file offline, for re-sealing the same master key (same key id) another way:
+ * a new passphrase, a new split, or passphrase <-> shamir. Pass the result as `existing` to
+ * {@link initPassphrase} or {@link initShamir}, then zero `key`.
+ * @throws WardError ERR_KEY_INVALID, ERR_KEY_WRONG_PASSPHRASE, ERR_SHAMIR_*
+ */
+export async function openSealedKey(sealedKey: Buffer, secret: { passphrase: Buffer } | { shares: string[] }): Promise<ExistingKey> {
+  const file = parseSealedKey(sealedKey);
+  const { params } = file;
+  let key: Buffer | undefined;
+  if (params.method === 'passphrase') {
+    if (!('passphrase' in secret)) throw new TypeError('this sealed key opens with a passphrase');
+    key = tryOpen(file, await scryptKey(secret.passphrase, params));
+    if (!key) throw new WardError('ERR_KEY_WRONG_PASSPHRASE', 'wrong passphrase');
+  } else {
+    if (!('shares' in secret)) throw new TypeError('this sealed key opens with shares');
+    const shares = secret.shares.map(decodeShare);
+    const seen = new Set<number>();
+    for (const s of shares) {
+      if (!s.setId.equals(params.setId) || s.threshold !== params.threshold || s.index > params.shares) {
+        throw new WardError('ERR_SHAMIR_SHARE_MISMATCH', `unseal share ${s.index} belongs to another sealed key`);
+      }
+      if (seen.has(s.index)) throw new WardError('ERR_SHAMIR_SHARE_DUPLICATE', `unseal share ${s.index} was given twice`);
+      seen.add(s.index);
+    }
+    if (shares.length < params.threshold) throw new WardError('ERR_USAGE', `need ${params.threshold} shares, got ${shares.length}`);
+    key = tryOpen(file, combine(shares));
+    for (const s of shares) s.value.fill(0);
+    if (!key) throw new WardError('ERR_SHAMIR_COMBINE_FAILED', 'the shares do not open the sealed master key: at least one is wrong');
+  }
+  return { key, keyId: file.keyId };
+}
+
 export interface PassphraseKeyProvider extends KeyProvider {
   /**
    * Unseals with the passphrase (the caller zeroes it).

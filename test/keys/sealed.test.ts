@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { openEnvelope, sealEnvelope } from '../../src/crypto/envelope.ts';
 import { keyIdFor } from '../../src/keys/file.ts';
 import {
-  initPassphrase, initShamir, openPassphraseKeyProvider, openShamirKeyProvider, parseSealedKey, serializeSealedKey, writeSealedKey,
+  initPassphrase, initShamir, openPassphraseKeyProvider, openSealedKey, openShamirKeyProvider, parseSealedKey, serializeSealedKey, writeSealedKey,
 } from '../../src/keys/sealed.ts';
 import { gfMul } from '../../src/keys/shamir.ts';
 import { decodeShare, encodeShare } from '../../src/keys/shares.ts';
@@ -133,4 +133,35 @@ test('shamir: a share of another deployment is refused at once; a wrong share wi
   assert.throws(() => initShamir({ shares: 2, threshold: 3 }), { code: 'ERR_USAGE' });
   assert.throws(() => initShamir({ shares: 256, threshold: 3 }), { code: 'ERR_USAGE' });
   assert.equal(readFileSync(file(mine.sealedKey)).length, mine.sealedKey.length);
+});
+
+test('openSealedKey re-seals the same master key another way: new passphrase, passphrase to shamir, a new split', async () => {
+  const first = await initPassphrase({ passphrase: Buffer.from('old'), scryptLogN: FAST });
+  const p = openPassphraseKeyProvider(file(first.sealedKey));
+  await p.unseal(Buffer.from('old'));
+  const env = await sealEnvelope(p, Buffer.from('kept'), aad);
+  await assert.rejects(openSealedKey(first.sealedKey, { passphrase: Buffer.from('nope') }), { code: 'ERR_KEY_WRONG_PASSPHRASE' });
+  await assert.rejects(openSealedKey(first.sealedKey, { shares: [] }), TypeError);
+
+  const existing = await openSealedKey(first.sealedKey, { passphrase: Buffer.from('old') });
+  const renewed = await initPassphrase({ passphrase: Buffer.from('new'), scryptLogN: FAST, existing });
+  const split = initShamir({ shares: 3, threshold: 2, existing });
+  existing.key.fill(0);
+  assert.equal(renewed.keyId, first.keyId);
+  assert.equal(split.keyId, first.keyId);
+  const q = openPassphraseKeyProvider(file(renewed.sealedKey));
+  await assert.rejects(q.unseal(Buffer.from('old')), { code: 'ERR_KEY_WRONG_PASSPHRASE' });
+  await q.unseal(Buffer.from('new'));
+  assert.deepEqual(await openEnvelope(q, env, aad), Buffer.from('kept'));
+
+  const fromShares = await openSealedKey(split.sealedKey, { shares: [split.shares[2]!, split.shares[0]!] });
+  const resplit = initShamir({ shares: 5, threshold: 3, existing: fromShares });
+  const r = openShamirKeyProvider(file(resplit.sealedKey));
+  for (const s of resplit.shares.slice(2)) await r.submitShare(s);
+  assert.deepEqual(await openEnvelope(r, env, aad), Buffer.from('kept'));
+  const s = openShamirKeyProvider(file(split.sealedKey));
+  await assert.rejects(s.submitShare(resplit.shares[0]!), { code: 'ERR_SHAMIR_SHARE_MISMATCH' }, 'old and new splits do not mix');
+  await assert.rejects(openSealedKey(split.sealedKey, { shares: [split.shares[0]!] }), { code: 'ERR_USAGE' });
+  await assert.rejects(openSealedKey(split.sealedKey, { shares: [split.shares[0]!, split.shares[0]!] }), { code: 'ERR_SHAMIR_SHARE_DUPLICATE' });
+  await assert.rejects(openSealedKey(split.sealedKey, { shares: [split.shares[0]!, resplit.shares[1]!] }), { code: 'ERR_SHAMIR_SHARE_MISMATCH' });
 });
