@@ -124,7 +124,9 @@ export const ERROR_CODES = {
   ERR_TLS_SERVER_UNTRUSTED: { exit: ExitCode.unavailable, status: 502 },
 
   // storage (src/store)
+  ERR_STORE_COPY_MISMATCH: io,
   ERR_STORE_CORRUPT: io,
+  ERR_STORE_NOT_EMPTY: conflict,
   ERR_STORE_SCHEMA_TOO_NEW: config,
   ERR_STORE_UNAVAILABLE: unavailable,
 

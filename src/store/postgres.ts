@@ -77,7 +77,7 @@ export const NOTIFY_CHANNEL = 'ward_changes';
 // SQLite store's row mappers serve both backends.
 const INT8 = 20;
 const BOOL = 16;
-const types = {
+export const PG_TYPES = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === INT8) return (v: string) => Number(v);
     if (oid === BOOL) return (v: string) => (v === 't' ? 1 : 0);
@@ -617,7 +617,7 @@ export class PostgresStore implements Store {
   }
 
   async #listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#url, types });
+    const client = new pg.Client({ connectionString: this.#url, types: PG_TYPES });
     this.#listenClient = client;
     const retry = () => {
       if (this.#listenClient !== client) return;
@@ -678,7 +678,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions 
   const poolSize = opts.poolSize ?? 10;
   if (!Number.isSafeInteger(sealTimeout) || sealTimeout <= 0) throw new TypeError('sealTimeoutMs must be a positive integer');
   if (!Number.isSafeInteger(poolSize) || poolSize <= 0) throw new TypeError('poolSize must be a positive integer');
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000, types });
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000, types: PG_TYPES });
   // an idle connection dropped by the server: the next query reconnects (or fails, mapped)
   pool.on('error', () => undefined);
   const store = new PostgresStore(url, pool, opts.now ?? Date.now, sealTimeout);

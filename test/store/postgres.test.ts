@@ -5,13 +5,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
 import { WardError } from '../../src/errors.ts';
 import { readAllAudit, verifyAuditChain } from '../../src/store/audit-chain.ts';
-import { openStore, resolveStoreConfig, SqliteStore } from '../../src/store/index.ts';
+import { openSqliteStore, openStore, resolveStoreConfig, SqliteStore } from '../../src/store/index.ts';
+import { migrateSqliteToPostgres } from '../../src/store/migrate.ts';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/migrations.ts';
 import { openPostgresStore, PostgresStore } from '../../src/store/postgres.ts';
 import { PG_MIGRATIONS } from '../../src/store/postgres-migrations.ts';
@@ -191,5 +194,118 @@ describe('PostgresStore specifics', () => {
     await until(() => seen.some((e) => e.env === 'after'));
     unsubscribe();
     await s.close();
+  });
+});
+
+describe('ward migrate: SQLite to PostgreSQL', () => {
+  /** A SQLite store with some of everything: versions (one destroyed), a soft delete, policies, certs, tokens, audit. */
+  async function seededSqlite(): Promise<string> {
+    const path = join(tmp, `src-${Math.random().toString(36).slice(2)}.db`);
+    const s = await openSqliteStore(path);
+    const big = Buffer.alloc(300_000, 7);
+    for (let i = 0; i < 30; i++) {
+      const ref = { app: `app${i % 3}`, env: i % 2 ? 'prod' : 'dev', name: `S${i}` };
+      await put(s, ref, { kind: i % 4 ? 'env' : 'file', sealed: i % 5 === 0 });
+      await s.putSecret(ref, (v) => ({ ...fakeSeal(ref, v), ciphertext: i === 0 ? big : Buffer.from([0, 255, i]) }));
+    }
+    await s.destroy({ app: 'app0', env: 'dev', name: 'S0' }, [1]);
+    await s.softDelete({ app: 'app1', env: 'prod', name: 'S1' });
+    await s.putPolicy({ name: 'p', document: '{"rules":[]}', updatedAt: 5, updatedBy: 'admin' });
+    await s.recordCertificate({
+      serial: '0a', name: 'web', spiffeId: 'spiffe://t/app/a/env/e/web', app: 'a', env: 'e', role: 'workload',
+      notBefore: 1, notAfter: 2, fingerprint: 'f'.repeat(64), issuedAt: 1, revokedAt: 3,
+    });
+    await s.putToken({ hash: 'a'.repeat(64), app: 'a', env: 'e', cidrs: ['10.0.0.0/8'], expiresAt: 9, createdAt: 1, createdBy: 'x', usedAt: null });
+    await s.appendAudit(Array.from({ length: 1200 }, (_, i) => auditEntry(i, i % 7 ? {} : { detail: `d${i} "quoted" ünï` })));
+    await s.close();
+    return path;
+  }
+
+  test('copies everything verbatim and verifies it; the PostgreSQL store reads the same data', async () => {
+    const path = await seededSqlite();
+    const url = await cluster.freshDatabase();
+    const tables: string[] = [];
+    const report = await migrateSqliteToPostgres(path, url, { onTable: (t) => tables.push(t) });
+    assert.deepEqual(report.counts, { secrets: 30, secret_versions: 60, env_revisions: 6, policies: 1, certificates: 1, tokens: 1, audit: 1200 });
+    assert.equal(tables.length, 7);
+    const a = await openSqliteStore(path);
+    const b = await openPostgresStore(url);
+    try {
+      assert.equal(report.auditHead.seq, 1200);
+      assert.deepEqual(await b.readAudit(0, 2000), await a.readAudit(0, 2000));
+      const all = async (s: Store) => {
+        const out: unknown[] = [];
+        for (const m of (await s.listSecrets({ includeDeleted: true, limit: 1000 })).items) {
+          out.push(m, await s.history(m), await s.getSecret(m, 1), await s.getSecret(m, 2), await s.envRevision(m.app, m.env));
+        }
+        return out;
+      };
+      assert.deepEqual(await all(b), await all(a));
+      assert.equal((await b.getSecret({ app: 'app0', env: 'dev', name: 'S0' }))?.ciphertext.length, 300_000);
+      assert.deepEqual(await b.listPolicies(), await a.listPolicies());
+      assert.deepEqual(await b.listCertificates(), await a.listCertificates());
+      assert.deepEqual(await b.revokedSerials(), new Set(['0a']));
+      assert.equal((await b.consumeToken('a'.repeat(64), 2))?.cidrs[0], '10.0.0.0/8');
+      // the chain continues on the new backend
+      assert.equal((await b.appendAudit([auditEntry(5000)]))[0]?.seq, 1201);
+      assert.equal((await verifyAuditChain(readAllAudit(b))).ok, true);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test('refuses a target that already holds data, and changes nothing there', async () => {
+    const path = await seededSqlite();
+    const url = await cluster.freshDatabase();
+    const existing = await openPostgresStore(url);
+    await put(existing, { app: 'x', env: 'y', name: 'KEEP' });
+    await existing.close();
+    await rejectsWith(migrateSqliteToPostgres(path, url), 'ERR_STORE_NOT_EMPTY');
+    const after = await openPostgresStore(url);
+    assert.equal((await after.listSecrets({})).items.length, 1);
+    assert.deepEqual(await after.readAudit(0, 10), []);
+    await after.close();
+    // and a second migration into a migrated database
+    const url2 = await cluster.freshDatabase();
+    await migrateSqliteToPostgres(path, url2);
+    await rejectsWith(migrateSqliteToPostgres(path, url2), 'ERR_STORE_NOT_EMPTY');
+  });
+
+  test('refuses a source whose audit chain does not verify, copying nothing', async () => {
+    const path = await seededSqlite();
+    const db = new DatabaseSync(path);
+    db.exec("UPDATE audit SET outcome = 'denied' WHERE seq = 7");
+    db.close();
+    const url = await cluster.freshDatabase();
+    await rejectsWith(migrateSqliteToPostgres(path, url), 'ERR_AUDIT_CHAIN_BROKEN');
+    const s = await openPostgresStore(url);
+    assert.deepEqual((await s.listSecrets({})).items, []);
+    await s.close();
+  });
+
+  test('the command: ward migrate --from FILE --to URL (password from PGPASSWORD), then exit 7 on the filled target', async () => {
+    const path = await seededSqlite();
+    const target = new URL(await cluster.freshDatabase());
+    const password = decodeURIComponent(target.password);
+    target.password = '';
+    const ward = (args: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [new URL('../../bin/ward.js', import.meta.url).pathname, ...args], {
+        env: { ...process.env, PGPASSWORD: password },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    const first = await ward(['migrate', '--from', path, '--to', target.href]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /audit: 1200 rows/);
+    assert.match(first.stderr, /verified: .*last seq 1200/);
+    assert.doesNotMatch(first.stderr, new RegExp(password));
+    const again = await ward(['migrate', '--from', path, '--to', target.href]);
+    assert.equal(again.code, 7, again.stderr);
+    assert.match(again.stderr, /ERR_STORE_NOT_EMPTY/);
   });
 });
