@@ -13,7 +13,7 @@ import { openPkcs11KeyProvider } from './pkcs11.ts';
 import type { KeyProvider } from './provider.ts';
 import { openPassphraseKeyProvider, openShamirKeyProvider } from './sealed.ts';
 
-export { createFileKey, openFileKeyProvider, rawKeyProvider } from './file.ts';
+export { createFileKey, keyIdFor, openFileKeyProvider, rawKeyProvider } from './file.ts';
 export type { KeyProvider, UnsealProgress } from './provider.ts';
 export {
   DEFAULT_SCRYPT_LOG_N, initPassphrase, initShamir, openPassphraseKeyProvider, openSealedKey, openShamirKeyProvider, writeSealedKey,

@@ -189,8 +189,12 @@ function readSealedKey(path: string, method: Method): SealedKeyFile {
   try {
     const fd = openSync(path, 'r');
     try {
-      const size = fstatSync(fd).size;
-      if (size > MAX_FILE_BYTES) throw new WardError('ERR_KEY_INVALID', `sealed key file ${path} is too large`);
+      const st = fstatSync(fd);
+      // sealed, but a readable copy invites offline passphrase guessing: same rule as master.key
+      if ((st.mode & 0o077) !== 0) {
+        throw new WardError('ERR_KEY_INSECURE_PERMISSIONS', `sealed key file ${path} is readable by group or others (mode ${(st.mode & 0o777).toString(8)})`, { hint: `chmod 600 ${path}` });
+      }
+      if (st.size > MAX_FILE_BYTES) throw new WardError('ERR_KEY_INVALID', `sealed key file ${path} is too large`);
       bytes = readFileSync(fd);
     } finally {
       closeSync(fd);
@@ -261,7 +265,7 @@ export interface PassphraseKeyProvider extends KeyProvider {
 
 /**
  * Opens the `passphrase` provider over a sealed key file. It starts sealed.
- * @throws WardError ERR_KEY_NOT_FOUND, ERR_KEY_INVALID
+ * @throws WardError ERR_KEY_NOT_FOUND, ERR_KEY_INVALID, ERR_KEY_INSECURE_PERMISSIONS
  */
 export function openPassphraseKeyProvider(path: string): PassphraseKeyProvider {
   const file = readSealedKey(path, 'passphrase');
@@ -308,7 +312,7 @@ export interface ShamirKeyProvider extends KeyProvider {
 
 /**
  * Opens the `shamir` provider over a sealed key file. It starts sealed.
- * @throws WardError ERR_KEY_NOT_FOUND, ERR_KEY_INVALID
+ * @throws WardError ERR_KEY_NOT_FOUND, ERR_KEY_INVALID, ERR_KEY_INSECURE_PERMISSIONS
  */
 export function openShamirKeyProvider(path: string): ShamirKeyProvider {
   const file = readSealedKey(path, 'shamir');

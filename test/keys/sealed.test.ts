@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openEnvelope, sealEnvelope } from '../../src/crypto/envelope.ts';
@@ -86,6 +86,9 @@ test('sealed key file: serialize(parse(b)) = b; tampering with any header byte i
   for (const b of bad) assert.throws(() => parseSealedKey(b), { code: 'ERR_KEY_INVALID' });
   assert.throws(() => openShamirKeyProvider(file(sealedKey)), { code: 'ERR_KEY_INVALID', message: /passphrase provider/ });
   assert.throws(() => openPassphraseKeyProvider(join(dir, 'absent')), { code: 'ERR_KEY_NOT_FOUND' });
+  const loose = file(sealedKey);
+  chmodSync(loose, 0o640);
+  assert.throws(() => openPassphraseKeyProvider(loose), { code: 'ERR_KEY_INSECURE_PERMISSIONS' });
 });
 
 test('shamir: 3 of 5 unseal, in any order; 2 do not; seal drops the key and pending shares', async () => {
