@@ -6,7 +6,7 @@
  *   --decryption-key PATH[:PASS]  a private key; PASS is `file=PATH`, `fd=N`, `pass=TEXT` or TEXT
  *   passphrase                    Ward-only PBES2-HS512+A256KW recipient/key
  *
- * `ward:APP/ENV/NAME` (keys held by the Ward server) will be one more KeyWrapper.
+ * `ward:APP/ENV/NAME` (keys held by the Ward server) is one more KeyWrapper: src/image/ward-keys.ts.
  */
 import { readFileSync } from 'node:fs';
 import { WardError } from '../errors.ts';

@@ -5,7 +5,7 @@
  *   annotation org.opencontainers.image.enc.keys.<scheme> = base64(wrapped₁) "," base64(wrapped₂) …
  *
  * Each scheme is a {@link KeyWrapper}. `jwe` is implemented here; a key provider (ocicrypt's
- * `provider.<name>`, Ward's own `ward:` provider backed by the Ward server) is one more
+ * `provider.<name>`, such as Ward's own `provider.ward` in src/image/ward-keys.ts) is one more
  * KeyWrapper whose wrap/unwrap call out, which is why both are asynchronous.
  */
 import { WardError } from '../../errors.ts';
