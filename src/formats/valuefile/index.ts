@@ -10,7 +10,8 @@ import type { Identity, Recipient } from '../age/index.ts';
 import { openDocument, revealDocument, sealDocument, type ValueDocument } from './document.ts';
 import { EnvDocument } from './env.ts';
 import { displayPath } from './seal.ts';
-import { jsonDocument, tomlDocument } from './tree.ts';
+import { tomlDocument } from './toml.ts';
+import { jsonDocument } from './tree.ts';
 import { YamlDocument } from './yaml.ts';
 
 export { displayPath, type Segment } from './seal.ts';

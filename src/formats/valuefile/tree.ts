@@ -1,13 +1,11 @@
 /**
- * JSON and TOML files as plain data trees. JSON is re-serialized with its key order and a 2-space
- * indent (a file written that way round-trips byte for byte). TOML goes through smol-toml, which
- * does not keep comments or layout: WARD: comments in a TOML file are lost (docs/formats.md).
- * The reserved entry is the top-level table `_ward = {version, recipients, key, mac}`.
+ * JSON (and TOML, toml.ts) files as plain data trees. JSON is re-serialized with its key order and
+ * a 2-space indent (a file written that way round-trips byte for byte). The reserved entry is the
+ * top-level object `_ward = {version, recipients, key, mac}`.
  *
  * Encrypted leaves: strings, numbers, booleans. null, TOML dates and empty containers stay as they
  * are (they hold no secret and are not covered by the MAC).
  */
-import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { WardError } from '../../errors.ts';
 import type { Leaf, Meta, ValueDocument } from './document.ts';
 import type { Segment, ValueType } from './seal.ts';
@@ -30,11 +28,14 @@ export function metaToPlain(meta: Meta): Record<string, unknown> {
   return { version: meta.version, recipients: meta.recipients, key: meta.key, mac: meta.mac };
 }
 
-/** The value to store for a leaf: a token stays a string; a plaintext gets its type back. */
-export function typedValue(text: string, type: ValueType, isToken: boolean): string | number | boolean {
+/**
+ * The value to store for a leaf: a token stays a string; a plaintext gets its type back, a number
+ * through the format's own number syntax (`1_000`, `0x1F`, `.inf`).
+ */
+export function typedValue(text: string, type: ValueType, isToken: boolean, parseNumber: (text: string) => number = Number): string | number | boolean {
   if (isToken || type === 's') return text;
   if (type === 'b') return text === 'true';
-  return Number(text);
+  return parseNumber(text);
 }
 
 interface Slot {
@@ -42,13 +43,15 @@ interface Slot {
   key: string | number;
 }
 
-class TreeDocument implements ValueDocument {
+export class TreeDocument implements ValueDocument {
   readonly #root: Record<string, unknown>;
   readonly #serialize: (root: Record<string, unknown>) => string;
   readonly #slots: Slot[] = [];
   readonly #leaves: Leaf[] = [];
+  readonly #parseNumber: (text: string) => number;
 
-  constructor(root: unknown, serialize: (root: Record<string, unknown>) => string) {
+  constructor(root: unknown, serialize: (root: Record<string, unknown>) => string, parseNumber: (text: string) => number = Number) {
+    this.#parseNumber = parseNumber;
     if (!isPlainObject(root)) throw new WardError('ERR_VALUEFILE_SYNTAX', 'the top level must be an object / table');
     this.#root = root;
     this.#serialize = serialize;
@@ -74,7 +77,7 @@ class TreeDocument implements ValueDocument {
 
   set(index: number, text: string, type: ValueType): void {
     const slot = this.#slots[index]!;
-    const value = typedValue(text, type, text.startsWith('WARD['));
+    const value = typedValue(text, type, text.startsWith('WARD['), this.#parseNumber);
     if (Array.isArray(slot.parent)) slot.parent[slot.key as number] = value;
     else slot.parent[slot.key as string] = value;
     this.#leaves[index]!.text = text;
@@ -104,14 +107,4 @@ export function jsonDocument(text: string): ValueDocument {
   }
   const newline = text.endsWith('\n') ? '\n' : '';
   return new TreeDocument(root, (r) => JSON.stringify(r, null, 2) + newline);
-}
-
-export function tomlDocument(text: string): ValueDocument {
-  let root: unknown;
-  try {
-    root = parseToml(text);
-  } catch (e) {
-    throw new WardError('ERR_VALUEFILE_SYNTAX', `invalid TOML: ${(e as Error).message.split('\n')[0]}`);
-  }
-  return new TreeDocument(root, (r) => stringifyToml(r).replace(/\n*$/, '\n'));
 }

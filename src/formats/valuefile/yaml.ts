@@ -4,7 +4,7 @@
  * is encrypted where it stands). Long tokens are never folded (lineWidth 0). The reserved entry is
  * a top-level mapping `_ward: {version, recipients, key, mac}` at the end.
  */
-import { isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node, type Scalar } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, parse, parseDocument, type Document, type Node, type Scalar } from 'yaml';
 import { WardError } from '../../errors.ts';
 import type { Leaf, Meta, ValueDocument } from './document.ts';
 import type { Segment, ValueType } from './seal.ts';
@@ -51,7 +51,7 @@ export class YamlDocument implements ValueDocument {
   set(index: number, text: string, type: ValueType): void {
     const node = this.#scalars[index]!;
     const isToken = text.startsWith('WARD[');
-    node.value = typedValue(text, type, isToken);
+    node.value = typedValue(text, type, isToken, (t) => Number(parse(t)));
     // A token is one line: a block scalar (| or >) becomes a plain one; a plaintext number or
     // boolean is written as such. Quoting styles of strings are kept.
     if (isToken && (node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED')) node.type = 'PLAIN';

@@ -162,3 +162,47 @@ test('formatFromPath', () => {
   assert.equal(formatFromPath('c.json'), 'json');
   assert.equal(formatFromPath('c.txt'), null);
 });
+
+test('toml: values rewritten in place, so comments, layout and number spelling survive byte for byte', async () => {
+  const text = [
+    '# service config',
+    'name = "svc"   # trailing',
+    "path = 'C:\\dir'",
+    'big = 1_000',
+    'hex = 0x1F',
+    'when = 1979-05-27',
+    'empty = []',
+    '',
+    '[db]',
+    '"quoted key" = "a\\tbé"',
+    'nested.inner = true',
+    '',
+    '[[servers]]',
+    'host = "a"',
+    '[[servers]]',
+    'host = "b"',
+    '[servers.tls]',
+    'cert = "x"',
+    '',
+  ].join('\n');
+  const enc = await encryptValueFile(text, 'toml', opts);
+  assert.match(enc, /^# service config\nname = "WARD\[v1:age:s:[^\]]+\]" {3}# trailing\npath = 'WARD\[/);
+  assert.match(enc, /\nbig = "WARD\[v1:age:n:/);
+  assert.match(enc, /\nwhen = 1979-05-27\nempty = \[\]\n/);
+  assert.match(enc, /\n\[_ward\]\nversion = 1\n/);
+  const values = await decryptValueFile(enc, 'toml', [id]);
+  assert.deepEqual(Object.fromEntries([...values].map(([k, v]) => [k, v.toString()])), {
+    name: 'svc', path: 'C:\\dir', big: '1_000', hex: '0x1F', 'db.quoted key': 'a\tbé', 'db.nested.inner': 'true', 'servers[0].host': 'a', 'servers[1].host': 'b', 'servers[1].tls.cert': 'x',
+  });
+  assert.equal(await decryptValueFileText(enc, 'toml', [id]), text);
+  assert.equal(await encryptValueFile(text, 'toml', { ...opts, previous: { text: enc, identities: [id] } }), enc);
+});
+
+test('toml: a value inside an array falls back to smol-toml (comments lost, values kept)', async () => {
+  const text = '# gone\nports = [80, 443]\nname = "x"\n';
+  const enc = await encryptValueFile(text, 'toml', opts);
+  assert.ok(!enc.includes('# gone'));
+  const values = await decryptValueFile(enc, 'toml', [id]);
+  assert.deepEqual([...values.keys()], ['ports[0]', 'ports[1]', 'name']);
+  assert.equal(await decryptValueFileText(enc, 'toml', [id]), 'ports = [ 80, 443 ]\nname = "x"\n');
+});
