@@ -295,6 +295,8 @@ export function openPkcs11KeyProvider(options: Pkcs11Options): KeyProvider {
     }
     try {
       lib.C_CloseSession(session);
+    } catch {
+      // already closed by the token or another C_CloseAllSessions
     } finally {
       release(options.module);
     }
@@ -308,6 +310,17 @@ export function openPkcs11KeyProvider(options: Pkcs11Options): KeyProvider {
     parameter: { type: p.CK_PARAMS_AES_GCM, iv, ivBits: IV_BYTES * 8, aad, tagBits: TAG_BYTES * 8 },
   });
   const progress = (): UnsealProgress => ({ sealed: !state, have: state ? 1 : 0, need: 1 });
+  // The token restarted, was unplugged, or our session was closed: the provider is sealed now,
+  // and unseal() logs in again once the token is back.
+  const lost = new Set([
+    p.CKR_SESSION_HANDLE_INVALID, p.CKR_SESSION_CLOSED, p.CKR_DEVICE_REMOVED, p.CKR_TOKEN_NOT_PRESENT, p.CKR_TOKEN_NOT_RECOGNIZED,
+    p.CKR_USER_NOT_LOGGED_IN, p.CKR_KEY_HANDLE_INVALID, p.CKR_OBJECT_HANDLE_INVALID,
+  ]);
+  const failure = (fn: string, e: unknown): WardError => {
+    if (!lost.has(ckr(e))) return failed(fn, e);
+    logout();
+    return new WardError('ERR_KEY_SEALED', `lost the session with the token (${fn}: ${(e as Error).message})`, { hint: 'unseal to log in again: ward operator unseal' });
+  };
 
   const keyId = login(options.pin());
   return {
@@ -324,7 +337,7 @@ export function openPkcs11KeyProvider(options: Pkcs11Options): KeyProvider {
         const out = lib.C_Encrypt(session, dataKey, Buffer.alloc(dataKey.length + TAG_BYTES));
         return Buffer.concat([Buffer.of(WRAP_VERSION), iv, out]);
       } catch (e) {
-        throw failed('C_Encrypt', e);
+        throw failure('C_Encrypt', e);
       }
     },
     async unwrap(wrapped, aad, id) {
@@ -336,7 +349,7 @@ export function openPkcs11KeyProvider(options: Pkcs11Options): KeyProvider {
       try {
         lib.C_DecryptInit(session, gcm(Buffer.from(wrapped.subarray(1, 1 + IV_BYTES)), wrapAad(keyId, aad)), key);
       } catch (e) {
-        throw failed('C_DecryptInit', e);
+        throw failure('C_DecryptInit', e);
       }
       try {
         return Buffer.from(lib.C_Decrypt(session, Buffer.from(body), Buffer.alloc(body.length)));
@@ -346,7 +359,7 @@ export function openPkcs11KeyProvider(options: Pkcs11Options): KeyProvider {
         if (code === p.CKR_ENCRYPTED_DATA_INVALID || code === p.CKR_ENCRYPTED_DATA_LEN_RANGE || code === p.CKR_GENERAL_ERROR || code === p.CKR_FUNCTION_FAILED) {
           throw new WardError('ERR_CRYPTO_AUTH', 'decryption failed: wrong key or tampered data');
         }
-        throw failed('C_Decrypt', e);
+        throw failure('C_Decrypt', e);
       }
     },
     seal: logout,

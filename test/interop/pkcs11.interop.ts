@@ -117,6 +117,31 @@ test('data keys wrap and unwrap inside the token; tampering and moving fail; sea
   }
 });
 
+test('a lost token session seals the provider; unseal logs in again', async () => {
+  const p = openPkcs11KeyProvider(options());
+  try {
+    const aad = Buffer.from('a');
+    const wrapped = await p.wrap(randomBytes(32), aad);
+    // close every session of the token, as a token restart would (same module, same process)
+    const p11 = createRequire(import.meta.url)('pkcs11js') as typeof P11;
+    const lib = new p11.PKCS11();
+    lib.load(MODULE!);
+    try {
+      lib.C_Initialize();
+    } catch (e) {
+      assert.equal((e as { code: number }).code, p11.CKR_CRYPTOKI_ALREADY_INITIALIZED);
+    }
+    const slot = lib.C_GetSlotList(true).find((s) => lib.C_GetTokenInfo(s).label.trim() === 'ward-interop')!;
+    lib.C_CloseAllSessions(slot);
+    await assert.rejects(p.unwrap(wrapped, aad, p.keyId), { code: 'ERR_KEY_SEALED', message: /lost the session/ });
+    assert.equal(p.sealed, true);
+    await p.unseal();
+    assert.equal((await p.unwrap(wrapped, aad, p.keyId)).length, 32);
+  } finally {
+    p.close();
+  }
+});
+
 test('a wrong PIN, key label, token label or module is refused with a clear error', () => {
   assert.throws(() => openPkcs11KeyProvider(options({ pin: () => Buffer.from('999999') })), { code: 'ERR_PKCS11_LOGIN' });
   assert.throws(() => openPkcs11KeyProvider(options({ label: 'nope' })), { code: 'ERR_PKCS11_KEY_NOT_FOUND' });
