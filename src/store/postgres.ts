@@ -97,7 +97,13 @@ const isDuplicateKey = (e: unknown) => pgCode(e) === '23505';
 export function pgStoreError(e: unknown): unknown {
   if (e instanceof WardError || e instanceof TypeError) return e;
   const code = pgCode(e);
-  if (code === undefined) return e;
+  if (code === undefined) {
+    // node-postgres' own connection failures carry no code
+    if (e instanceof Error && /connection terminated|timeout exceeded when trying to connect|connection error|not queryable/i.test(e.message)) {
+      return new WardError('ERR_STORE_UNAVAILABLE', 'connection to the database server was lost', { cause: e });
+    }
+    return e;
+  }
   if (/^E[A-Z]+$/.test(code) || code.startsWith('08') || code.startsWith('57P') || code === '53300' || code === '28P01' || code === '3D000') {
     return new WardError('ERR_STORE_UNAVAILABLE', 'database server cannot be reached or refused the connection', {
       cause: e,

@@ -171,6 +171,31 @@ describe('PostgresStore specifics', () => {
     await Promise.all(replicas.map((s) => s.close()));
   });
 
+  test('connections the server drops are replaced: failures meanwhile are ERR_STORE_UNAVAILABLE, nothing half-written', async () => {
+    const s = await fresh({ poolSize: 3 });
+    const url = urls.get(s) as string;
+    const ref = { app: 'a', env: 'e', name: 'N' };
+    await Promise.all([put(s, ref), s.appendAudit([auditEntry(1)]), s.getEnv('a', 'e')]);
+    const killed = await sql(url, 'SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    assert.ok(killed.rows[0].n >= 1);
+    let failures = 0;
+    for (let i = 0; ; i++) {
+      assert.ok(i < 10, 'the store never recovered');
+      try {
+        await put(s, ref);
+        break;
+      } catch (e) {
+        assert.ok(e instanceof WardError && e.code === 'ERR_STORE_UNAVAILABLE', String(e));
+        failures++;
+      }
+    }
+    assert.ok(failures <= 3, 'each dead connection fails at most one call');
+    assert.equal((await s.getSecretMeta(ref))?.currentVersion, 2);
+    assert.deepEqual((await s.history(ref)).map((h) => h.version), [1, 2]);
+    assert.equal((await s.appendAudit([auditEntry(2)]))[0]?.seq, 2);
+    await s.close();
+  });
+
   test('the listener announces itself, and after a dropped connection reconnects and says so', async () => {
     const s = await fresh();
     const url = urls.get(s) as string;
