@@ -13,10 +13,12 @@ import { register as image } from './image.ts';
 import { register as keyprovider } from './keyprovider.ts';
 import { register as secret } from './secret.ts';
 import { register as cert } from './cert.ts';
+import { register as token } from './token.ts';
+import { register as enroll } from './enroll.ts';
 import { register as policy } from './policy.ts';
 import { register as audit } from './audit.ts';
 import { register as migrate } from './migrate.ts';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [init, server, cert, secret, policy, audit, migrate, keygen, encrypt, decrypt, env, config, run, dir, image, keyprovider];
+export const commands: Register[] = [init, server, cert, token, enroll, secret, policy, audit, migrate, keygen, encrypt, decrypt, env, config, run, dir, image, keyprovider];

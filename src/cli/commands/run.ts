@@ -109,6 +109,7 @@ Example:
   ward run --server https://ward-a:8443,https://ward-b:8443 --identity /run/ward -- node server.js`)
     .action(async (command: string[], flags: RunFlags) => {
       const request = parseRun(flags, command, process.env);
+      await (await import('../enrol/auto.ts')).enrolIfNeeded(request.identityDir, process.env);
       const [{ runWard }, ui] = await Promise.all([import('../../client/run/index.ts'), import('../ui.ts')]);
       const progress = process.stderr.isTTY
         ? (line: string | undefined) => process.stderr.write(line === undefined ? '\r\x1b[K' : `\rward: ${line}\x1b[K`)
