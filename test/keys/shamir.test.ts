@@ -85,3 +85,20 @@ test('a mistyped share fails its checksum; malformed shares are refused', () => 
     assert.throws(() => decodeShare(bad), { code: 'ERR_SHAMIR_SHARE_INVALID' }, bad);
   }
 });
+
+test('a share whose unused base32 bits are set is refused even with a matching checksum', async () => {
+  const { createHash } = await import('node:crypto');
+  const text = encodeShare({ index: 4, value: randomBytes(32), setId: randomBytes(4), threshold: 2 });
+  const [, , , index, body] = text.split('-') as [string, string, string, string, string];
+  // 37 bytes = 296 bits: the 60th character carries 1 bit and 4 zero bits
+  const last = 'abcdefghijklmnopqrstuvwxyz234567';
+  const altered = body.slice(0, 59) + last[(last.indexOf(body[59]!) & 0b10000) | 1];
+  const head = `ward-share-v1-${index}-${altered}`;
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  const digest = createHash('sha256').update(head).digest().subarray(0, 5);
+  let bits = 0n;
+  for (const b of digest) bits = (bits << 8n) | BigInt(b);
+  let check = '';
+  for (let i = 7; i >= 0; i--) check += alphabet[Number((bits >> BigInt(i * 5)) & 31n)];
+  assert.throws(() => decodeShare(`${head}-${check}`), { code: 'ERR_SHAMIR_SHARE_INVALID', message: /canonical/ });
+});
