@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash bench/age/run.sh
+bash bench/pgp/run.sh
 bash bench/dir/run.sh
 node bench/run/run.bench.ts
 bash bench/image/run.sh
