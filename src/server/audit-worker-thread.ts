@@ -1,11 +1,12 @@
 /**
  * The audit worker thread (audit-worker.ts): its own connection to the SQLite store, appending
- * the batches the main thread posts. Each message is the JSON of [callers' entry lists]; the reply,
+ * the batches the main thread posts. Each message is the JSON of the batch's entries as arrays
+ * (entryRow in audit-worker.ts); the reply,
  * after the COMMIT, carries the seq of the batch's first record (the rest follow consecutively).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openSqliteStore } from '../store/sqlite.ts';
-import type { AuditInput } from '../store/types.ts';
+import { rowEntry } from './audit-worker.ts';
 
 const port = parentPort!;
 let store: Awaited<ReturnType<typeof openSqliteStore>>;
@@ -22,8 +23,8 @@ port.on('message', (m: { id: number; entries: string } | { close: true }) => {
     void store.close().then(() => port.close());
     return;
   }
-  const entries = JSON.parse(m.entries) as AuditInput[][];
-  store.appendAudit(entries.flat()).then(
+  const entries = (JSON.parse(m.entries) as Parameters<typeof rowEntry>[0][]).map(rowEntry);
+  store.appendAudit(entries).then(
     (records) => port.postMessage({ id: m.id, first: records[0]?.seq ?? 0 }),
     (e: unknown) => port.postMessage({ id: m.id, error: e instanceof Error ? e.message : String(e) }),
   );

@@ -42,22 +42,26 @@ export function createAuditor(store: AuditSink, options: { onError?: (e: unknown
   const watchers = new Set<() => void>();
 
   return {
-    async record(entry) {
-      if (closed) throw new WardError('ERR_API_UNAVAILABLE', 'the server is shutting down');
+    // Not async, no finally: two promises per record instead of four on the hot path.
+    record(entry) {
+      if (closed) return Promise.reject(new WardError('ERR_API_UNAVAILABLE', 'the server is shutting down'));
       const append = store.appendAudit([entry]);
       pending.add(append);
-      try {
-        const [record] = await append;
-        if (record && entry.operation !== AUDIT_READ && record.seq > lastSeq) {
-          lastSeq = record.seq;
-          for (const wake of watchers) wake();
-        }
-      } catch (e) {
-        options.onError?.(e);
-        throw new WardError('ERR_API_UNAVAILABLE', 'the audit log cannot be written', { cause: e });
-      } finally {
-        pending.delete(append);
-      }
+      return append.then(
+        (records) => {
+          pending.delete(append);
+          const record = records[0];
+          if (record && record.seq > lastSeq && entry.operation !== AUDIT_READ) {
+            lastSeq = record.seq;
+            for (const wake of watchers) wake();
+          }
+        },
+        (e: unknown) => {
+          pending.delete(append);
+          options.onError?.(e);
+          throw new WardError('ERR_API_UNAVAILABLE', 'the audit log cannot be written', { cause: e });
+        },
+      );
     },
     depth: () => pending.size,
     waitForNewer(after, ms, signal) {
