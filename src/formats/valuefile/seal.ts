@@ -13,6 +13,9 @@
  * lp(x) = u32be(len x) ‖ x; path(p) = u16be(segments) ‖ for each: kind byte ('k' key, 'i' index)
  * ‖ lp(utf-8). The length prefixes make both encodings injective, so a ciphertext copied to
  * another key fails authentication, and a removed, added or reordered value changes the MAC.
+ *
+ * WARD: HKDF and HMAC come from node:crypto here, as in src/formats/age; AES-256-GCM is
+ * src/crypto/aead.ts.
  */
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { keyObject, openAesGcm, sealAesGcm } from '../../crypto/aead.ts';

@@ -135,12 +135,18 @@ test('detection: age files and identities are not OpenPGP; peek replays what it 
   }
 });
 
-test('ward decrypt -o of a tampered OpenPGP message (plaintext streamed before the MDC) leaves no file, exit 3', async (t) => {
+test('ward decrypt: to stdout; -o of a tampered OpenPGP message (plaintext streamed before the MDC) leaves no file, exit 3', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ward-pgp-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const { pub, sec } = await keyPair();
   writeFileSync(join(dir, 'sec.asc'), sec);
-  const msg = await encryptTo(pub, randomBytes(300_000), false);
+  const plain = randomBytes(300_000);
+  const msg = await encryptTo(pub, plain, false);
+  writeFileSync(join(dir, 'good.gpg'), msg);
+  const good = spawnSync(process.execPath, [WARD, 'decrypt', '-i', join(dir, 'sec.asc'), join(dir, 'good.gpg')], { maxBuffer: 1 << 20 });
+  assert.equal(good.status, 0, good.stderr.toString());
+  assert.ok(good.stdout.equals(plain), 'to stdout');
+  rmSync(join(dir, 'good.gpg'));
   msg[msg.length - 50]! ^= 1;
   writeFileSync(join(dir, 'msg.gpg'), msg);
   const r = spawnSync(process.execPath, [WARD, 'decrypt', '-i', join(dir, 'sec.asc'), '-o', join(dir, 'out'), join(dir, 'msg.gpg')], { encoding: 'utf8' });
