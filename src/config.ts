@@ -8,6 +8,7 @@
  *   listen        = "127.0.0.1:8443"      mTLS API; HOST:PORT, IPv6 as "[::1]:8443"
  *   health_listen = "127.0.0.1:8080"      plain-HTTP health endpoints; "" turns them off
  *   enroll_listen = ""                    enrolment listener (no client certificate, docs/enrol.md); off when ""
+ *   enroll_rate   = 10                    enrolment requests per minute (and at once) per source address
  *   trust_domain  = "ward.local"          must match the CA (spiffe://<trust_domain>)
  *   allow_sources = ["10.0.0.0/8"]        server-wide client address allow list (CIDR or IP); [] = all
  *   deny_sources  = []                    server-wide deny list; wins over allow_sources
@@ -63,6 +64,8 @@ export interface WardConfig {
     healthListen: ListenAddress | undefined;
     /** The enrolment listener; undefined (off) unless configured. */
     enrollListen: ListenAddress | undefined;
+    /** Requests a minute (and burst) per source address on the enrolment listener. */
+    enrollRate: number;
     trustDomain: string;
     allowSources: string[];
     denySources: string[];
@@ -209,7 +212,7 @@ export function parseConfig(text: string, path: string): WardConfig {
   }
   const root = new Section('', doc, file, ['server', 'ca', 'storage', 'keys', 'client', 'pki']);
 
-  const server = root.sub('server', ['listen', 'health_listen', 'enroll_listen', 'trust_domain', 'allow_sources', 'deny_sources', 'tls']);
+  const server = root.sub('server', ['listen', 'health_listen', 'enroll_listen', 'enroll_rate', 'trust_domain', 'allow_sources', 'deny_sources', 'tls']);
   const tls = server.sub('tls', ['cert', 'key', 'client_ca']);
   const trustDomain = server.string('trust_domain', DEFAULTS.trustDomain);
   try {
@@ -219,6 +222,8 @@ export function parseConfig(text: string, path: string): WardConfig {
   }
   const health = server.string('health_listen', DEFAULTS.healthListen);
   const enroll = server.string('enroll_listen', '');
+  const enrollRate = server.table.enroll_rate ?? 10;
+  if (typeof enrollRate !== 'number' || !Number.isInteger(enrollRate) || enrollRate < 1 || enrollRate > 100_000) throw bad('server.enroll_rate', 'must be an integer from 1 to 100000 (requests a minute per source)', file);
   const workloadTtl = root.sub('pki', ['workload_ttl']).string('workload_ttl', '24h');
   const workloadTtlMs = parseTtlText(workloadTtl);
   if (workloadTtlMs === undefined || workloadTtlMs < 60_000) throw bad('pki.workload_ttl', `invalid lifetime ${JSON.stringify(workloadTtl)} (at least 1m, e.g. 24h)`, file);
@@ -267,6 +272,7 @@ export function parseConfig(text: string, path: string): WardConfig {
       listen: parseListen(server.string('listen', DEFAULTS.listen), 'server.listen', file),
       healthListen: health === '' ? undefined : parseListen(health, 'server.health_listen', file),
       enrollListen: enroll === '' ? undefined : parseListen(enroll, 'server.enroll_listen', file),
+      enrollRate,
       trustDomain,
       allowSources: server.strings('allow_sources', []).map((s) => checkCidr(s, 'server.allow_sources', file)),
       denySources: server.strings('deny_sources', []).map((s) => checkCidr(s, 'server.deny_sources', file)),

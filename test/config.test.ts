@@ -17,6 +17,7 @@ test('the template ward init writes parses to the defaults, paths resolved again
       listen: { host: '127.0.0.1', port: 8443 },
       healthListen: { host: '127.0.0.1', port: 8080 },
       enrollListen: undefined,
+      enrollRate: 10,
       trustDomain: 'prod.example.com',
       allowSources: [],
       denySources: [],
@@ -43,6 +44,7 @@ test('every setting', () => {
 listen = "[::]:9443"
 health_listen = ""
 enroll_listen = "0.0.0.0:8444"
+enroll_rate = 120
 trust_domain = "td"
 allow_sources = ["10.0.0.0/8", "192.168.1.7", "fd00::/8"]
 deny_sources = "10.1.0.0/16"
@@ -69,6 +71,7 @@ identity = "/etc/ward/id"
   assert.deepEqual(c.server.listen, { host: '::', port: 9443 });
   assert.equal(c.server.healthListen, undefined);
   assert.deepEqual(c.server.enrollListen, { host: '0.0.0.0', port: 8444 });
+  assert.equal(c.server.enrollRate, 120);
   assert.equal(c.pki.workloadTtlMs, 90 * 60_000);
   assert.equal(c.server.trustDomain, 'td');
   assert.deepEqual(c.server.allowSources, ['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);
@@ -86,6 +89,8 @@ const refused: [string, RegExp][] = [
   ['[pki]\nworkload_ttl = "30s"', /pki\.workload_ttl: invalid lifetime/],
   ['[pki]\nworkload_ttl = "forever"', /pki\.workload_ttl: invalid lifetime/],
   ['[server]\nenroll_listen = "8444"', /server\.enroll_listen: invalid address/],
+  ['[server]\nenroll_rate = 0', /server\.enroll_rate: must be an integer/],
+  ['[server]\nenroll_rate = "fast"', /server\.enroll_rate: must be an integer/],
   ['[server]\nlisten = 8443', /server\.listen: must be a string/],
   ['[server]\nlisten = "8443"', /server\.listen: invalid address/],
   ['[server]\nlisten = "localhost:99999"', /server\.listen: invalid address/],

@@ -173,6 +173,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
         ca,
         trustDomain: config.server.trustDomain,
         workloadTtlMs: config.pki.workloadTtlMs,
+        rateLimit: { burst: config.server.enrollRate, perMinute: config.server.enrollRate },
         ...(overrides.logLevel ? { logLevel: overrides.logLevel } : {}),
       });
       try {

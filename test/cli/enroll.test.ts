@@ -4,10 +4,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fingerprint } from '../../src/pki/pem.ts';
-import { admin, cleanEnv, freePort, initDeployment, startWardServer, ward, type Deployment, type RunningServer } from '../client/deployment.ts';
+import { identityFromCertificate } from '../../src/pki/identity.ts';
+import { admin, BIN, cleanEnv, freePort, initDeployment, startWardServer, ward, type Deployment, type RunningServer } from '../client/deployment.ts';
 
 let dep: Deployment;
 let server: RunningServer;
@@ -18,7 +21,9 @@ before(async () => {
   dep = initDeployment();
   const enrolPort = await freePort();
   const toml = join(dep.dir, 'ward.toml');
-  writeFileSync(toml, readFileSync(toml, 'utf8').replace('deny_sources = []\n', `deny_sources = []\nenroll_listen = "127.0.0.1:${enrolPort}"\n`));
+  // short-lived workload certificates: due for renewal as soon as they are issued (notBefore is
+  // backdated 5 minutes for clock skew, so two thirds of the validity has already passed)
+  writeFileSync(toml, `${readFileSync(toml, 'utf8').replace('deny_sources = []\n', `deny_sources = []\nenroll_listen = "127.0.0.1:${enrolPort}"\nenroll_rate = 1000\n`)}\n[pki]\nworkload_ttl = "1m"\n`);
   server = await startWardServer(dep, await freePort());
   enrolUrl = `https://localhost:${enrolPort}`;
   pin = fingerprint(readFileSync(join(dep.dir, 'ca', 'ca.crt'), 'utf8'));
@@ -93,4 +98,35 @@ test('ward run enrols on its own when given a token and no identity yet, then ru
   });
   assert.equal(again.status, 0, again.stderr);
   assert.doesNotMatch(again.stderr, /enrolled/);
+});
+
+test('ward run --watch renews its certificate before it expires, while the app runs', async () => {
+  const token = newToken();
+  const identity = join(dep.root, 'watch-identity');
+  const e = ward(['enroll', '--server', enrolUrl, '--ca-fingerprint', pin, '--out', identity], { env: cleanEnv({ WARD_TOKEN: token }) });
+  assert.equal(e.status, 0, e.stderr);
+  const serialNow = () => identityFromCertificate(readFileSync(join(identity, 'cert.pem'), 'utf8'));
+  const first = serialNow();
+  assert.ok(first.notAfter.getTime() - Date.now() <= 61_000, 'workload_ttl = 1m applies');
+  const child = spawn(process.execPath, [BIN, 'run', '--watch', '--', process.execPath, '-e', 'setTimeout(() => {}, 60000)'], {
+    env: cleanEnv({ WARD_SERVER: server.url, WARD_IDENTITY: identity }),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = once(child, 'exit');
+  try {
+    const end = Date.now() + 30_000;
+    while (serialNow().serial === first.serial) {
+      if (Date.now() > end || child.exitCode !== null) throw new Error(`no renewal; stderr: ${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const second = serialNow();
+    assert.equal(second.spiffeId, first.spiffeId);
+    assert.ok(Date.now() < first.notAfter.getTime(), 'renewed before the old certificate expired');
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+  assert.match(err, /renewed the identity/);
 });

@@ -106,6 +106,13 @@ test('without --name the instance is random; the SPIFFE ID names the token\'s ap
   assert.match(got.spiffeId, new RegExp(`^spiffe://${TRUST_DOMAIN}/app/shop/env/dev/[0-9a-f]{12}$`));
 });
 
+test('of concurrent redeemers of one token exactly one gets a certificate', async () => {
+  const token = await createToken({ app: 'shop', env: 'prod' });
+  const results = await Promise.allSettled([1, 2, 3, 4].map(() => enrol({ server: enrolUrl, token, caFingerprint: pki.ca.fingerprint, out: outDir() })));
+  assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+  for (const r of results) if (r.status === 'rejected') assert.ok(code('ERR_TOKEN_INVALID')(r.reason), String(r.reason));
+});
+
 test('an expired token is refused and audited as expired', async () => {
   const token = newToken();
   const now = Date.now();

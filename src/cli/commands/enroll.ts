@@ -22,7 +22,7 @@ export function register(program: Command): void {
     .option('--token-file <file>', 'read the token from FILE ("-" for stdin; default: $WARD_TOKEN)')
     .option('--token <token>', 'the token itself (test use only: a command line is visible to other users)')
     .option('--ca-fingerprint <sha256:hex>', 'fingerprint of the deployment CA, as ward init printed it (default: $WARD_CA_FINGERPRINT)')
-    .option('--out <dir>', 'identity directory to write: key.pem (0600), cert.pem, ca.pem', '.')
+    .requiredOption('--out <dir>', 'identity directory to write: key.pem (0600), cert.pem, ca.pem')
     .option('--name <instance>', 'instance name in the SPIFFE ID (default: random)')
     .option('--json', 'print {dir, spiffeId, serial, notAfter} as JSON')
     .addHelpText('after', `
