@@ -249,6 +249,10 @@ export class PostgresStore implements Store {
       throw pgStoreError(e);
     }
     let broken: Error | undefined;
+    // a connection that dies between two statements (e.g. while `seal` runs) reports it as an
+    // 'error' event, which would crash the process without a listener; the next statement fails
+    const onError = (err: Error) => void (broken = err);
+    c.on('error', onError);
     try {
       await c.query('BEGIN');
       const result = await fn(c);
@@ -262,6 +266,7 @@ export class PostgresStore implements Store {
       }
       throw pgStoreError(e);
     } finally {
+      c.removeListener('error', onError);
       c.release(broken);
     }
   }

