@@ -182,6 +182,7 @@ export const PG_SQL = {
   readAudit: 'SELECT * FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2',
   putToken: 'INSERT INTO tokens (hash, app, env, cidrs, expires_at, created_at, created_by, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
   consumeToken: 'UPDATE tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING *',
+  findToken: 'SELECT * FROM tokens WHERE hash = $1',
 } as const;
 
 interface AuditJob {
@@ -596,6 +597,13 @@ export class PostgresStore implements Store {
   consumeToken(hash: string, now: number): Promise<EnrolmentToken | null> {
     return this.#run(async () => {
       const row = (await this.#query(PG_SQL.consumeToken, [now, hash]))[0];
+      return row === undefined ? null : token(row);
+    });
+  }
+
+  findToken(hash: string): Promise<EnrolmentToken | null> {
+    return this.#run(async () => {
+      const row = (await this.#query(PG_SQL.findToken, [hash]))[0];
       return row === undefined ? null : token(row);
     });
   }

@@ -579,6 +579,15 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: Co
         assert.notEqual(await s.consumeToken('b'.repeat(64), 9_999), null);
       });
 
+      withStore('findToken reads a token, used or not, without consuming it', async (s) => {
+        assert.equal(await s.findToken!('e'.repeat(64)), null);
+        await s.putToken(tok('e'.repeat(64), 10_000));
+        assert.deepEqual(await s.findToken!('e'.repeat(64)), tok('e'.repeat(64), 10_000));
+        assert.deepEqual(await s.findToken!('e'.repeat(64)), tok('e'.repeat(64), 10_000), 'still unused');
+        await s.consumeToken('e'.repeat(64), 5);
+        assert.equal((await s.findToken!('e'.repeat(64)))?.usedAt, 5);
+      });
+
       withStore('concurrent consumers: exactly one gets the token', async (s) => {
         await s.putToken(tok('d'.repeat(64), 10_000));
         const got = await Promise.all(Array.from({ length: 10 }, () => s.consumeToken('d'.repeat(64), 1)));
