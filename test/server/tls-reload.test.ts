@@ -12,10 +12,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, type WardConfig } from '../../src/config.ts';
 import { startServer, type RunningServer } from '../../src/server/main.ts';
-import { loadCA } from '../../src/pki/ca.ts';
+import { createCA, loadCA } from '../../src/pki/ca.ts';
 import { issueCertificate } from '../../src/pki/issue.ts';
 import { generateKeyPair } from '../../src/pki/keys.ts';
-import { writeFileAtomic } from '../../src/pki/identity-dir.ts';
+import { writeFileAtomic, writeIdentityDir } from '../../src/pki/identity-dir.ts';
+import { WardError } from '../../src/errors.ts';
 import { WardClient } from '../../src/client/ward-client.ts';
 import { initDeployment, type Deployment } from '../client/deployment.ts';
 
@@ -93,4 +94,27 @@ test('a half-written rotation (key not matching the certificate) is not applied'
   const serial = await rotate();
   server.reloadTls();
   assert.equal(await servedSerial(apiPort), serial);
+});
+
+test('a client CA bundle that gains a CA is used for new connections without a restart', async () => {
+  const apiPort = server.address.port;
+  const ca = readFileSync(config.server.tls.clientCa, 'utf8');
+  const other = await createCA({ trustDomain: config.server.trustDomain });
+  const pair = generateKeyPair();
+  const issued = await issueCertificate({ ca: other, role: 'admin', name: 'second-ca-admin', publicKey: pair.publicKeyPem });
+  const dir = join(dep.root, 'second-ca-admin');
+  // the client trusts the deployment CA for the server; its own certificate is from the new CA
+  writeIdentityDir(dir, { keyPem: pair.privateKeyPem, certPem: issued.certPem, caPem: ca });
+  const attempt = async () => {
+    const ward = new WardClient({ servers: `https://localhost:${apiPort}`, identity: dir, reloadIdentity: false });
+    try {
+      return (await ward.whoami()).spiffeId;
+    } finally {
+      ward.close();
+    }
+  };
+  await assert.rejects(attempt(), (e: unknown) => e instanceof WardError && /ERR_TLS_CLIENT_REJECTED|ERR_API_UNAUTHENTICATED/.test(e.code));
+  writeFileAtomic(config.server.tls.clientCa, `${ca.trimEnd()}\n${other.certPem}`, 0o644);
+  server.reloadTls();
+  assert.match(await attempt(), /\/admin\/second-ca-admin$/);
 });
