@@ -105,7 +105,7 @@ export async function runEncrypt(req: EncryptRequest): Promise<void> {
   } catch (e) {
     throw asIoError(e);
   } finally {
-    input.close();
+    await input.close();
   }
 }
 
@@ -121,7 +121,7 @@ async function runEncryptPgp(req: EncryptRequest, files: string[]): Promise<void
   } catch (e) {
     throw asIoError(e);
   } finally {
-    input.close();
+    await input.close();
   }
 }
 
@@ -161,6 +161,6 @@ export async function runDecrypt(req: DecryptRequest): Promise<void> {
     }
     throw asIoError(e);
   } finally {
-    input.close();
+    await input.close();
   }
 }

@@ -18,14 +18,15 @@ function ioError(what: string, path: string, e: unknown): WardError {
 
 export interface Input {
   source: ByteSource;
-  close(): void;
+  /** Waits for any read in flight (closing under it would hand the read another file), then closes. */
+  close(): Promise<void>;
 }
 
 /** Opens IN (or stdin when absent or "-"). */
 export function openInput(path: string | undefined): Input {
   if (path === undefined || path === '-') {
-    if (fstatSync(0).isFile()) return { source: fdSource(0), close() {} };
-    return { source: streamSource(process.stdin), close() {} };
+    if (fstatSync(0).isFile()) return { source: fdSource(0), async close() {} };
+    return { source: streamSource(process.stdin), async close() {} };
   }
   let fd: number;
   try {
@@ -33,9 +34,14 @@ export function openInput(path: string | undefined): Input {
   } catch (e) {
     throw ioError('open input', path, e);
   }
-  if (fstatSync(fd).isFile()) return { source: fdSource(fd), close: () => closeSync(fd) };
-  const stream = createReadStream('', { fd, autoClose: false });
-  return { source: streamSource(stream), close: () => closeSync(fd) };
+  const source = fstatSync(fd).isFile() ? fdSource(fd) : streamSource(createReadStream('', { fd, autoClose: false }));
+  return {
+    source,
+    async close() {
+      await source.settled?.();
+      closeSync(fd);
+    },
+  };
 }
 
 export function stdoutIsTerminal(): boolean {

@@ -16,6 +16,8 @@ import { ENCRYPTED_CHUNK_SIZE, type Transformer } from './stream.ts';
 /** A source of bytes; a returned buffer stays valid only until the next `read()`. */
 export interface ByteSource {
   read(): Promise<Buffer | null>;
+  /** Resolves once no read is in flight, so the caller may close the descriptor safely. */
+  settled?(): Promise<void>;
 }
 
 export interface ByteSink {
@@ -26,7 +28,10 @@ export interface ByteSink {
 export const BLOCK_SIZE = 16 * ENCRYPTED_CHUNK_SIZE;
 
 function readInto(fd: number, buf: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => read(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))));
+  const p = new Promise<number>((resolve, reject) => read(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))));
+  // A read-ahead abandoned after an error must not crash the process; a consumer still sees its error.
+  p.catch(() => {});
+  return p;
 }
 
 /** Reads `fd` to its end with one read always in flight ahead of the consumer. */
@@ -46,6 +51,9 @@ export function fdSource(fd: number, blockSize = BLOCK_SIZE): ByteSource {
       turn ^= 1;
       ahead = readInto(fd, buffers[turn]!);
       return buf.subarray(0, n);
+    },
+    async settled() {
+      if (ahead) await ahead.then(() => {}, () => {});
     },
   };
 }

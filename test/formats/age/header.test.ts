@@ -6,6 +6,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { spawnSync } from 'node:child_process';
 import { createDecryptor, createEncryptor, encrypt, fdSink, fdSource, parseHeader, pump, serializeHeader, streamSink, streamSource, X25519Identity, X25519Recipient } from '../../../src/formats/age/index.ts';
 import { bech32Decode, bech32Encode } from '../../../src/formats/age/bech32.ts';
 import { MAX_LINE } from '../../../src/formats/age/header.ts';
@@ -75,4 +76,32 @@ test('stream driver: Readable to Writable with backpressure', async () => {
   out.on('data', (b: Buffer) => plain.push(b));
   await pump(streamSource(Readable.from([Buffer.concat(collected)])), createDecryptor([id]), streamSink(out));
   assert.ok(Buffer.concat(plain).equals(plaintext));
+});
+
+test('fdSource: a read-ahead abandoned after an error never crashes the process, and settled() lets the fd be closed safely', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ward-fdsource-'));
+  const file = join(dir, 'in');
+  writeFileSync(file, randomBytes(300_000));
+  // In a child process of its own: an unhandled rejection there ends it with exit code 1.
+  const script = `
+    import { closeSync, openSync } from 'node:fs';
+    const { fdSource } = await import(${JSON.stringify(new URL('../../../src/formats/age/index.ts', import.meta.url).href)});
+    const file = ${JSON.stringify(file)};
+    const fd1 = openSync(file, 'r');
+    fdSource(fd1, 4096);   // a read is now in flight; closing under it makes it fail with nobody waiting
+    closeSync(fd1);
+    const fd2 = openSync(file, 'r');
+    const source = fdSource(fd2, 4096);
+    if ((await source.read()).length !== 4096) process.exit(3);
+    await source.settled();
+    closeSync(fd2);
+    await new Promise((r) => setTimeout(r, 100));
+    console.log('ok');`;
+  try {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'ok');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
