@@ -4,5 +4,10 @@
 import module from 'node:module';
 
 module.enableCompileCache?.();
+// `ward ... | head`: a reader that has gone away is not an error worth a stack trace.
+process.stdout.on('error', (e) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

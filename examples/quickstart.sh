@@ -63,7 +63,9 @@ export WARD_SERVER="https://localhost:$PORT"
 cd "$DEP"
 
 step "ward server --listen 127.0.0.1:$PORT   (in the background, log in $DEP/server.log)"
-ward server --listen "127.0.0.1:$PORT" --health-listen "127.0.0.1:$HEALTH_PORT" >"$DEP/server.log" 2>&1 &
+# Started directly, not through the ward() function: $! must be the server itself, so the
+# cleanup's SIGTERM reaches it (a function in the background is a subshell of its own).
+node "$ROOT/bin/ward.js" server --listen "127.0.0.1:$PORT" --health-listen "127.0.0.1:$HEALTH_PORT" >"$DEP/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
   grep -q 'listening on' "$DEP/server.log" 2>/dev/null && break

@@ -14,7 +14,8 @@ function version(): string {
   return pkg.version;
 }
 
-export function buildProgram(): Command {
+/** The program with the commands `args` needs: the one it names, or all of them. */
+export async function buildProgram(args: string[] = []): Promise<Command> {
   const program = new Command('ward')
     .description('Ward: secrets for containers and device fleets, delivered over mutual TLS')
     .version(version(), '-V, --version', 'print the version and exit')
@@ -26,7 +27,9 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s.replace(/^error:/, 'ward: error:')) })
     .addHelpText('after', '\nExit codes: 0 ok, 1 failure, 2 usage, 3 decryption failed, 4 access denied,\n5 server unreachable, 6 not found, 7 conflict, 8 configuration, 9 I/O, 10 server sealed.\nSee docs/errors.md.');
-  for (const register of commands) register(program);
+  const named = args.find((a) => !a.startsWith('-'));
+  const wanted = named !== undefined && Object.hasOwn(commands, named) ? [commands[named]!] : Object.values(commands);
+  for (const { register } of await Promise.all(wanted.map((load) => load()))) register(program);
   return program;
 }
 
@@ -35,7 +38,7 @@ export async function main(argv: string[]): Promise<number> {
   // --debug is accepted anywhere on the line, so it is taken out before commander sees it.
   if (argv.includes('--debug')) debugEnabled.value = true;
   const args = argv.filter((a) => a !== '--debug');
-  const program = buildProgram();
+  const program = await buildProgram(args);
   try {
     await program.parseAsync(args, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
