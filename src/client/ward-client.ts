@@ -16,6 +16,7 @@
  */
 import { WardError } from '../errors.ts';
 import { isValidSegment } from '../pki/spiffe.ts';
+import type { WhoAmI } from './admin.ts';
 import { WardHttpClient } from './http.ts';
 import { describeIdentity, loadIdentity, type Identity } from './identity.ts';
 import { watchIdentityDir } from './identity-watch.ts';
@@ -43,13 +44,7 @@ export interface SecretSet {
   secrets: Secret[];
 }
 
-export interface WhoAmI {
-  spiffeId: string;
-  role: string;
-  app?: string;
-  env?: string;
-  serial: string;
-}
+export type { WhoAmI };
 
 export interface WardClientOptions {
   /** Server URLs, tried in order with failover; a string may list several separated by commas. */
