@@ -4,8 +4,10 @@
 import module from 'node:module';
 
 module.enableCompileCache?.();
-// `ward ... | head`: a reader that has gone away is not an error worth a stack trace.
+// `ward --help | head`: a reader that has gone away is not worth a stack trace. Commands that
+// stream to stdout listen for its errors themselves (EPIPE is then their I/O error): defer to them.
 process.stdout.on('error', (e) => {
+  if (process.stdout.listenerCount('error') > 1) return;
   if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
   throw e;
 });
