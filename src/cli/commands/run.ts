@@ -4,6 +4,7 @@
  * small.
  */
 import type { Command } from 'commander';
+import type { RunOptions } from '../../client/run/index.ts';
 import { parseDuration, usageError } from '../args.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -25,23 +26,8 @@ export interface RunFlags {
   debounce: string;
 }
 
-export interface RunRequest {
-  servers: string[];
-  identityDir: string;
-  app: string | undefined;
-  env: string | undefined;
-  waitMs: number;
-  filesDir: string | undefined;
-  allowDisk: boolean;
-  templates: string[];
-  unlock: string[];
-  override: boolean;
-  allowMissing: boolean;
-  watch: boolean;
-  onChange: 'hup' | 'restart';
-  debounceMs: number;
-  command: string[];
-}
+/** What `ward run` asks of src/client/run: its options, less what only the CLI supplies. */
+export type RunRequest = Omit<RunOptions, 'baseEnv' | 'log' | 'warn' | 'progress' | 'unlock'> & { unlock: string[] };
 
 /** Flags and environment to a request; pure. Flags win over WARD_* variables. */
 export function parseRun(flags: RunFlags, command: string[], env: NodeJS.ProcessEnv): RunRequest {
