@@ -7,34 +7,19 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runWithTty } from '../formats/age/pty.ts';
+import { ok as spawnOk, run as spawnRun, WARD } from './spawn.ts';
 
-const WARD = new URL('../../bin/ward.js', import.meta.url).pathname;
 let dir = '';
 const p = (name: string): string => join(dir, name);
+const run = (cmd: string, args: string[], env: Record<string, string> = {}) => spawnRun(cmd, args, dir, env);
+const ok = (cmd: string, args: string[], env: Record<string, string> = {}) => spawnOk(cmd, args, dir, env);
 
-function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
-async function ok(cmd: string, args: string[], env: Record<string, string> = {}): Promise<string> {
-  const r = await run(cmd, args, env);
-  assert.equal(r.code, 0, `${cmd} ${args.join(' ')} failed: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
 
 const ward = (...args: string[]): Promise<string> => ok(process.execPath, [WARD, ...args]);
 

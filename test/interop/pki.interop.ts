@@ -7,7 +7,6 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -16,30 +15,16 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { WardError } from '../../src/errors.ts';
 import { identityFromCertificate, verifyCsr } from '../../src/pki/index.ts';
+import { ok as spawnOk, run as spawnRun, WARD } from './spawn.ts';
 
-const WARD = new URL('../../bin/ward.js', import.meta.url).pathname;
 const ID = 'spiffe://ward.local/app/web/env/prod/web-1';
 let dir = '';
 let dep = '';
 const p = (...names: string[]): string => join(dep, ...names);
+const run = (cmd: string, args: string[]) => spawnRun(cmd, args, dir);
+const ok = (cmd: string, args: string[]) => spawnOk(cmd, args, dir);
 
-function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
-async function ok(cmd: string, args: string[]): Promise<string> {
-  const r = await run(cmd, args);
-  assert.equal(r.code, 0, `${cmd} ${args.join(' ')} failed: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ward-pki-interop-'));

@@ -7,34 +7,19 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { obscure } from '../../src/formats/rclone/index.ts';
+import { ok as spawnOk, run as spawnRun, WARD } from './spawn.ts';
 
-const WARD = new URL('../../bin/ward.js', import.meta.url).pathname;
 let dir = '';
 const p = (name: string): string => join(dir, name);
+const run = (cmd: string, args: string[], env: Record<string, string> = {}) => spawnRun(cmd, args, dir, { RCLONE_CONFIG: '/dev/null', ...env });
+const ok = (cmd: string, args: string[], env: Record<string, string> = {}) => spawnOk(cmd, args, dir, { RCLONE_CONFIG: '/dev/null', ...env });
 
-function run(cmd: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: dir, env: { ...process.env, RCLONE_CONFIG: '/dev/null', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
-async function ok(cmd: string, args: string[], env: Record<string, string> = {}): Promise<string> {
-  const r = await run(cmd, args, env);
-  assert.equal(r.code, 0, `${cmd} ${args.join(' ')} failed: ${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
 
 const PASSWORD = 'interop password ü';
 const SALT = 'interop salt';
