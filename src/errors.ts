@@ -105,6 +105,11 @@ export const ERROR_CODES = {
   ERR_RUN_MISSING: notFound,
   ERR_RUN_VALUE: usage,
 
+  // zero-knowledge sealed secrets (ward recipients, ward seal, ward run --identity FILE)
+  ERR_SEALED_NO_IDENTITY: decrypt,
+  ERR_SEALED_NO_RECIPIENTS: notFound,
+  ERR_SEALED_RECIPIENTS_MIXED: usage,
+
   // HTTP API (server side and as seen by clients)
   ERR_API_BAD_REQUEST: usage,
   ERR_API_TOO_LARGE: tooLarge,
