@@ -42,6 +42,13 @@ export interface ServerOptions {
   sources?: { allow?: string[]; deny?: string[] };
   /** How long a decrypted APP/ENV batch may be served from memory (env-cache.ts); 0: never. Default 2000. */
   envCacheTtlMs?: number;
+  /**
+   * The store is shared with other replicas (PostgreSQL): every batch read first checks the env's
+   * revision in the store, so a write made through another replica is served at once, not after
+   * the cache's TTL; and changes announced by `store.subscribe` (revocations, policies) apply here
+   * as they commit anywhere.
+   */
+  sharedStore?: boolean;
   /** pino level; 'warn' by default so that no per-request line is logged on the hot path. */
   logLevel?: string;
   /** How often revocations made elsewhere (another replica) are re-read from the store. Default 5 s. */
@@ -193,19 +200,20 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   const vault = createVault(opts.keys);
   const auditor = createAuditor(opts.auditStore ?? opts.store, { onError: (e) => app.log.error({ err: e }, 'audit append failed') });
-  const envCache = createEnvCache({ ttlMs: opts.envCacheTtlMs ?? 2000, now });
+  const envCache = revisionChecked(createEnvCache({ ttlMs: opts.envCacheTtlMs ?? 2000, now }), opts.sharedStore ? opts.store : undefined);
   const metrics = createMetrics({ auditQueueDepth: auditor.depth, dataKeyCache: vault.cacheSize, envCache: envCache.size });
   const revoked = await opts.store.revokedSerials();
   // Revocations made through this server apply at once (the revoke route adds to the set); those
   // made through another replica sharing the database are picked up within this interval.
-  const revocationRefresh = setInterval(() => {
+  const refreshRevoked = () =>
     opts.store.revokedSerials().then(
       (serials) => {
         for (const serial of serials) revoked.add(serial);
       },
       (e: unknown) => app.log.warn({ err: e }, 'cannot refresh the revoked serials'),
     );
-  }, opts.revocationRefreshMs ?? 5000);
+  // Also a backstop for a missed notification (a listener that was reconnecting).
+  const revocationRefresh = setInterval(refreshRevoked, opts.revocationRefreshMs ?? 5000);
   revocationRefresh.unref();
   let authorizer = buildAuthorizer(parsePolicies(await opts.store.listPolicies()), opts.sources);
 
@@ -239,6 +247,13 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     },
   };
   app.decorate('ward', ctx);
+  // Another replica's revocations and policy changes apply here as soon as they commit.
+  const unsubscribe = opts.sharedStore && opts.store.subscribe
+    ? opts.store.subscribe((change) => {
+      if (change.kind === 'cert') void refreshRevoked();
+      else if (change.kind === 'policy') ctx.reloadPolicies().catch((e: unknown) => app.log.error({ err: e }, 'cannot reload the policies'));
+    })
+    : undefined;
   app.decorateRequest('audited', false);
   app.decorateRequest('wardConfig', null);
 
@@ -301,11 +316,30 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
   app.addHook('onClose', async () => {
     clearInterval(revocationRefresh);
+    unsubscribe?.();
     await auditor.close();
     vault.close();
     envCache.clear();
   });
   return app;
+}
+
+/**
+ * With a shared store, a cached batch is served only if no replica has changed the env since: one
+ * indexed read of the env's revision per request, in exchange for read-your-writes across replicas.
+ */
+function revisionChecked(cache: EnvCache, store: Store | undefined): EnvCache {
+  if (!store) return cache;
+  return {
+    ...cache,
+    async get(app, env, load) {
+      const revision = await store.envRevision(app, env);
+      const batch = await cache.get(app, env, load);
+      if (batch.revision >= revision) return batch;
+      cache.invalidate(app, env);
+      return cache.get(app, env, load);
+    },
+  };
 }
 
 function packageVersion(): string {

@@ -18,7 +18,7 @@ import type { KeyProvider } from '../keys/provider.ts';
 import { loadCA, type CertificateAuthority } from '../pki/ca.ts';
 import { identityFromCertificate } from '../pki/identity.ts';
 import { fingerprint, parseCertificate } from '../pki/pem.ts';
-import { openSqliteStore } from '../store/sqlite.ts';
+import { openStore, resolveStoreConfig } from '../store/index.ts';
 import type { CertificateRecord, Store } from '../store/types.ts';
 import { buildServer, supportedCurves, tlsOptions, type FastifyInstance } from './app.ts';
 import { buildEnrollServer } from './enroll.ts';
@@ -66,13 +66,6 @@ export function resolveListen(config: WardConfig, o: StartOverrides): { api: Lis
     api: apiText === undefined ? config.server.listen : flagOrEnv(apiText, 'listen'),
     health: healthText === undefined ? config.server.healthListen : healthText === '' ? undefined : flagOrEnv(healthText, 'health-listen'),
   };
-}
-
-async function openStore(config: WardConfig): Promise<Store> {
-  if (config.storage.driver !== 'sqlite') {
-    throw new WardError('ERR_CONFIG', `storage driver ${config.storage.driver} is not available in this build`, { hint: 'use driver = "sqlite"' });
-  }
-  return openSqliteStore(config.storage.path);
 }
 
 /** Certificates of the deployment itself (server, first admin), so `ward cert ls` lists them. */
@@ -145,9 +138,13 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
   let tlsWatcher: TlsWatcher | undefined;
   let health: Server | undefined;
   try {
-    store = await openStore(config);
+    // WARD_DATABASE_URL (containers, replicas) wins over ward.toml's [storage]
+    const storage = resolveStoreConfig(config.storage, overrides.env ?? process.env);
+    store = await openStore(storage);
     await recordDeploymentCerts(store, tls.cert, adminPem);
-    if (config.storage.driver === 'sqlite') auditWorker = await startAuditWorker(config.storage.path);
+    // SQLite: audit appends (and their fsyncs) on a worker thread. PostgreSQL: the store's own pool
+    // appends, serialised by the database so that replicas share one chain.
+    if (storage.driver === 'sqlite') auditWorker = await startAuditWorker(storage.path);
     app = await buildServer({
       store,
       ...(auditWorker ? { auditStore: auditWorker } : {}),
@@ -155,6 +152,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
       tls,
       trustDomain: config.server.trustDomain,
       ca,
+      sharedStore: storage.driver === 'postgres',
       sources: { allow: config.server.allowSources, deny: config.server.denySources },
       workloadTtlMs: config.pki.workloadTtlMs,
       ...(overrides.logLevel ? { logLevel: overrides.logLevel } : {}),
