@@ -30,6 +30,8 @@ const TABLES = [
   { name: 'policies', key: 'name' },
   { name: 'certificates', key: 'serial' },
   { name: 'tokens', key: 'hash' },
+  { name: 'recipients', key: 'app, env, id' },
+  { name: 'server_keys', key: 'name' },
   { name: 'audit', key: 'seq' },
 ] as const;
 type Table = (typeof TABLES)[number]['name'];

@@ -110,6 +110,32 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  // version 2 is the KEK table (key providers); recipients and server keys are independent of it
+  {
+    version: 3,
+    description: 'recipients of sealed secrets, server keys',
+    sql: `
+      CREATE TABLE recipients (
+        app TEXT NOT NULL,
+        env TEXT NOT NULL,
+        id TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('age', 'pgp')),
+        key TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        PRIMARY KEY (app, env, id)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE server_keys (
+        name TEXT PRIMARY KEY,
+        ciphertext BLOB NOT NULL,
+        wrapped_key BLOB NOT NULL,
+        key_id TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

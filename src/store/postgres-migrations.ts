@@ -105,4 +105,30 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  // version 2 is the KEK table (key providers); recipients and server keys are independent of it
+  {
+    version: 3,
+    description: 'recipients of sealed secrets, server keys',
+    sql: `
+      CREATE TABLE recipients (
+        app text COLLATE "C" NOT NULL,
+        env text COLLATE "C" NOT NULL,
+        id text COLLATE "C" NOT NULL,
+        kind text NOT NULL CHECK (kind IN ('age', 'pgp')),
+        key text NOT NULL,
+        created_at bigint NOT NULL,
+        created_by text NOT NULL,
+        PRIMARY KEY (app, env, id)
+      );
+
+      CREATE TABLE server_keys (
+        name text COLLATE "C" PRIMARY KEY,
+        ciphertext bytea NOT NULL,
+        wrapped_key bytea NOT NULL,
+        key_id text NOT NULL,
+        public_key text NOT NULL,
+        created_at bigint NOT NULL
+      );
+    `,
+  },
 ];

@@ -32,7 +32,8 @@ import { clampLimit, encodeCursor } from './paging.ts';
 import { assertSegments, formatSecretPath } from './paths.ts';
 import { PG_MIGRATIONS } from './postgres-migrations.ts';
 import {
-  assertSealed, auditRecord, CERT_ROLES, certificate, listSecretsSql, policy, secretMeta, token, version, versionMeta, VERSION_ROW,
+  assertRecipient, assertSealed, assertServerKey, auditRecord, CERT_ROLES, certificate, listSecretsSql, policy, recipient, secretMeta, serverKey, token,
+  version, versionMeta, VERSION_ROW,
 } from './sqlite.ts';
 import type {
   AuditInput,
@@ -43,10 +44,12 @@ import type {
   NewSecretVersion,
   Page,
   PolicyRecord,
+  RecipientRecord,
   SecretMeta,
   SecretRef,
   SecretVersion,
   SecretVersionMeta,
+  ServerKeyRecord,
   Store,
   StoreChange,
 } from './types.ts';
@@ -183,6 +186,14 @@ export const PG_SQL = {
   putToken: 'INSERT INTO tokens (hash, app, env, cidrs, expires_at, created_at, created_by, used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
   consumeToken: 'UPDATE tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING *',
   findToken: 'SELECT * FROM tokens WHERE hash = $1',
+  addRecipient: `INSERT INTO recipients (app, env, id, kind, key, created_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (app, env, id) DO NOTHING`,
+  listRecipients: 'SELECT * FROM recipients WHERE app = $1 AND env = $2 ORDER BY id',
+  removeRecipient: 'DELETE FROM recipients WHERE app = $1 AND env = $2 AND id = $3',
+  initServerKey: `INSERT INTO server_keys (name, ciphertext, wrapped_key, key_id, public_key, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (name) DO NOTHING`,
+  getServerKey: 'SELECT * FROM server_keys WHERE name = $1',
+  hasMigration: 'SELECT 1 FROM schema_migrations WHERE version = $1',
 } as const;
 
 interface AuditJob {
@@ -317,7 +328,9 @@ export class PostgresStore implements Store {
       await this.#tx(async (c) => {
         await c.query(PG_SQL.advisoryLock, [MIGRATE_LOCK.toString()]);
         await c.query('CREATE TABLE IF NOT EXISTS schema_migrations (version bigint PRIMARY KEY, applied_at bigint NOT NULL)');
-        if (m.version <= (await this.checkSchemaVersion(c))) return;
+        // by version, not by the highest one: migrations made side by side may land out of order
+        await this.checkSchemaVersion(c);
+        if ((await this.#query(PG_SQL.hasMigration, [m.version], c)).length > 0) return;
         await c.query(m.sql);
         await c.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [m.version, this.#now()]);
       });
@@ -605,6 +618,36 @@ export class PostgresStore implements Store {
     return this.#run(async () => {
       const row = (await this.#query(PG_SQL.findToken, [hash]))[0];
       return row === undefined ? null : token(row);
+    });
+  }
+
+  addRecipient(r: RecipientRecord): Promise<boolean> {
+    assertRecipient(r);
+    return this.#run(async () => (await this.#pool.query(PG_SQL.addRecipient, [r.app, r.env, r.id, r.kind, r.key, r.createdAt, r.createdBy])).rowCount === 1);
+  }
+
+  listRecipients(app: string, env: string): Promise<RecipientRecord[]> {
+    assertSegments(app, env);
+    return this.#run(async () => (await this.#query(PG_SQL.listRecipients, [app, env])).map(recipient));
+  }
+
+  removeRecipient(app: string, env: string, id: string): Promise<boolean> {
+    assertSegments(app, env);
+    return this.#run(async () => (await this.#pool.query(PG_SQL.removeRecipient, [app, env, id])).rowCount === 1);
+  }
+
+  initServerKey(k: ServerKeyRecord): Promise<ServerKeyRecord> {
+    assertServerKey(k);
+    return this.#run(async () => {
+      await this.#pool.query(PG_SQL.initServerKey, [k.name, k.ciphertext, k.wrappedKey, k.keyId, k.publicKey, k.createdAt]);
+      return serverKey((await this.#query(PG_SQL.getServerKey, [k.name]))[0]!);
+    });
+  }
+
+  getServerKey(name: string): Promise<ServerKeyRecord | null> {
+    return this.#run(async () => {
+      const row = (await this.#query(PG_SQL.getServerKey, [name]))[0];
+      return row === undefined ? null : serverKey(row);
     });
   }
 

@@ -46,10 +46,12 @@ import type {
   NewSecretVersion,
   Page,
   PolicyRecord,
+  RecipientRecord,
   SecretMeta,
   SecretRef,
   SecretVersion,
   SecretVersionMeta,
+  ServerKeyRecord,
   Store,
   StoreChange,
 } from './types.ts';
@@ -227,6 +229,43 @@ export function token(r: Row): EnrolmentToken {
   };
 }
 
+export function recipient(r: Row): RecipientRecord {
+  return {
+    app: str(r.app),
+    env: str(r.env),
+    id: str(r.id),
+    kind: r.kind as RecipientRecord['kind'],
+    key: str(r.key),
+    createdAt: num(r.created_at),
+    createdBy: str(r.created_by),
+  };
+}
+
+export function serverKey(r: Row): ServerKeyRecord {
+  return {
+    name: str(r.name),
+    ciphertext: buf(r.ciphertext),
+    wrappedKey: buf(r.wrapped_key),
+    keyId: str(r.key_id),
+    publicKey: str(r.public_key),
+    createdAt: num(r.created_at),
+  };
+}
+
+/** Misuse of the recipient methods is a TypeError, as for every store method. */
+export function assertRecipient(r: RecipientRecord): void {
+  assertSegments(r.app, r.env);
+  if (r.kind !== 'age' && r.kind !== 'pgp') throw new TypeError("kind must be 'age' or 'pgp'");
+  if (typeof r.id !== 'string' || r.id.length === 0 || typeof r.key !== 'string' || r.key.length === 0) throw new TypeError('id and key must be non-empty strings');
+  if (!Number.isSafeInteger(r.createdAt) || typeof r.createdBy !== 'string') throw new TypeError('createdAt must be an integer and createdBy a string');
+}
+
+export function assertServerKey(k: ServerKeyRecord): void {
+  if (typeof k.name !== 'string' || k.name.length === 0) throw new TypeError('name must be a non-empty string');
+  if (!Buffer.isBuffer(k.ciphertext) || !Buffer.isBuffer(k.wrappedKey)) throw new TypeError('ciphertext and wrappedKey must be Buffers');
+  if (typeof k.keyId !== 'string' || typeof k.publicKey !== 'string' || !Number.isSafeInteger(k.createdAt)) throw new TypeError('keyId, publicKey and createdAt are required');
+}
+
 export function assertSealed(s: SealedFields): void {
   if (!Buffer.isBuffer(s.ciphertext) || !Buffer.isBuffer(s.wrappedKey)) throw new TypeError('seal must return Buffers');
   if (typeof s.keyId !== 'string' || typeof s.createdBy !== 'string') throw new TypeError('seal must return keyId and createdBy strings');
@@ -296,6 +335,14 @@ export const SQL = {
   putToken: `INSERT INTO tokens (hash, app, env, cidrs, expires_at, created_at, created_by, used_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   consumeToken: 'UPDATE tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL AND expires_at > ? RETURNING *',
   findToken: 'SELECT * FROM tokens WHERE hash = ?',
+  addRecipient: `INSERT INTO recipients (app, env, id, kind, key, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (app, env, id) DO NOTHING`,
+  listRecipients: 'SELECT * FROM recipients WHERE app = ? AND env = ? ORDER BY id',
+  removeRecipient: 'DELETE FROM recipients WHERE app = ? AND env = ? AND id = ?',
+  initServerKey: `INSERT INTO server_keys (name, ciphertext, wrapped_key, key_id, public_key, created_at) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (name) DO NOTHING`,
+  getServerKey: 'SELECT * FROM server_keys WHERE name = ?',
+  hasMigration: 'SELECT 1 FROM schema_migrations WHERE version = ?',
 } as const;
 
 /**
@@ -502,8 +549,10 @@ export class SqliteStore implements Store {
       }
       for (const m of MIGRATIONS) {
         await this.#tx(() => {
-          // read inside the transaction: another process may have migrated meanwhile
-          if (m.version <= this.checkSchemaVersion()) return;
+          // read inside the transaction: another process may have migrated meanwhile. By version,
+          // not by the highest one: migrations made side by side may land out of order
+          this.checkSchemaVersion();
+          if (this.#db.prepare(SQL.hasMigration).get(m.version) !== undefined) return;
           this.#db.exec(m.sql);
           this.#db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, this.#now());
         });
@@ -816,6 +865,36 @@ export class SqliteStore implements Store {
     return this.#read(() => {
       const row = this.#q(SQL.findToken).get(hash);
       return row === undefined ? null : token(row);
+    });
+  }
+
+  addRecipient(r: RecipientRecord): Promise<boolean> {
+    assertRecipient(r);
+    return this.#write(() => Number(this.#q(SQL.addRecipient).run(r.app, r.env, r.id, r.kind, r.key, r.createdAt, r.createdBy).changes) === 1);
+  }
+
+  listRecipients(app: string, env: string): Promise<RecipientRecord[]> {
+    assertSegments(app, env);
+    return this.#read(() => this.#q(SQL.listRecipients).all(app, env).map(recipient));
+  }
+
+  removeRecipient(app: string, env: string, id: string): Promise<boolean> {
+    assertSegments(app, env);
+    return this.#write(() => Number(this.#q(SQL.removeRecipient).run(app, env, id).changes) === 1);
+  }
+
+  initServerKey(k: ServerKeyRecord): Promise<ServerKeyRecord> {
+    assertServerKey(k);
+    return this.#write(() => {
+      this.#q(SQL.initServerKey).run(k.name, k.ciphertext, k.wrappedKey, k.keyId, k.publicKey, k.createdAt);
+      return serverKey(this.#q(SQL.getServerKey).get(k.name)!);
+    });
+  }
+
+  getServerKey(name: string): Promise<ServerKeyRecord | null> {
+    return this.#read(() => {
+      const row = this.#q(SQL.getServerKey).get(name);
+      return row === undefined ? null : serverKey(row);
     });
   }
 }

@@ -137,6 +137,41 @@ export interface EnrolmentToken {
 }
 
 /**
+ * A public key a sealed secret of APP/ENV is encrypted to (`ward recipients`, zero-knowledge mode).
+ * The server only stores these; sealing happens on the operator's machine.
+ */
+export interface RecipientRecord {
+  app: string;
+  env: string;
+  /**
+   * What names the recipient: the `age1…` string itself, or `pgp:` and the OpenPGP primary key's
+   * fingerprint (lowercase hex). Unique per APP/ENV.
+   */
+  id: string;
+  kind: 'age' | 'pgp';
+  /** The key: the `age1…` string, or the ASCII-armored OpenPGP public key. */
+  key: string;
+  createdAt: number;
+  createdBy: string;
+}
+
+/**
+ * A key of the server itself (its age identity for configuration sealed to it), stored as an
+ * envelope under the master key so every replica shares it and only an unsealed server opens it.
+ */
+export interface ServerKeyRecord {
+  name: string;
+  /** nonce ‖ AES-256-GCM ciphertext ‖ tag of the private key, under a data key. */
+  ciphertext: Buffer;
+  /** The data key, wrapped by the key provider. */
+  wrappedKey: Buffer;
+  keyId: string;
+  /** The public half (not secret), so it can be shown without unwrapping. */
+  publicKey: string;
+  createdAt: number;
+}
+
+/**
  * A committed change, for caches and watchers (Store.subscribe). `app`/`env` name the environment of
  * a secret change; absent, anything of that kind may have changed (e.g. after the PostgreSQL
  * listener reconnected): reload.
@@ -240,6 +275,21 @@ export interface Store {
    * unknown, reused, expired). Optional: without it the reason is recorded as "invalid".
    */
   findToken?(hash: string): Promise<EnrolmentToken | null>;
+
+  /** Registers a recipient of APP/ENV; false (and nothing changed) when that id is already there. */
+  addRecipient(recipient: RecipientRecord): Promise<boolean>;
+  /** The recipients of APP/ENV, sorted by id. */
+  listRecipients(app: string, env: string): Promise<RecipientRecord[]>;
+  /** False when APP/ENV has no recipient with that id. */
+  removeRecipient(app: string, env: string, id: string): Promise<boolean>;
+
+  /**
+   * Stores `key` under its name unless one exists, and returns the one stored (this one, or the
+   * one another replica stored first): replicas starting together converge on a single key.
+   */
+  initServerKey(key: ServerKeyRecord): Promise<ServerKeyRecord>;
+  /** The stored key of that name, or null. */
+  getServerKey(name: string): Promise<ServerKeyRecord | null>;
 
   /**
    * Calls `onChange` after each committed change of a secret, policy or certificate; returns the

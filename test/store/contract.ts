@@ -595,6 +595,42 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: Co
       });
     });
 
+    describe('recipients and server keys', () => {
+      const rec = (app: string, env: string, id: string, kind: 'age' | 'pgp' = 'age') => ({
+        app, env, id, kind, key: kind === 'age' ? id : `-----BEGIN PGP PUBLIC KEY BLOCK-----\n${id}\n`, createdAt: 1000, createdBy: 'spiffe://test/admin',
+      });
+
+      withStore('recipients are added once per APP/ENV, listed sorted by id, removed', async (s) => {
+        assert.deepEqual(await s.listRecipients('shop', 'prod'), []);
+        assert.equal(await s.addRecipient(rec('shop', 'prod', 'age1zz')), true);
+        assert.equal(await s.addRecipient(rec('shop', 'prod', 'age1aa')), true);
+        assert.equal(await s.addRecipient(rec('shop', 'prod', 'pgp:0123abcd', 'pgp')), true);
+        assert.equal(await s.addRecipient({ ...rec('shop', 'prod', 'age1aa'), createdAt: 5 }), false, 'already there: unchanged');
+        assert.equal(await s.addRecipient(rec('shop', 'dev', 'age1aa')), true, 'another env is another set');
+        const listed = await s.listRecipients('shop', 'prod');
+        assert.deepEqual(listed.map((r) => r.id), ['age1aa', 'age1zz', 'pgp:0123abcd']);
+        assert.deepEqual(listed[0], rec('shop', 'prod', 'age1aa'));
+        assert.equal(listed[2]?.kind, 'pgp');
+        assert.equal(await s.removeRecipient('shop', 'prod', 'age1zz'), true);
+        assert.equal(await s.removeRecipient('shop', 'prod', 'age1zz'), false);
+        assert.deepEqual((await s.listRecipients('shop', 'prod')).map((r) => r.id), ['age1aa', 'pgp:0123abcd']);
+        assert.deepEqual((await s.listRecipients('shop', 'dev')).map((r) => r.id), ['age1aa']);
+        assert.throws(() => s.listRecipients('../x', 'prod'), TypeError);
+        assert.throws(() => s.addRecipient({ ...rec('shop', 'prod', 'x'), kind: 'rsa' as 'age' }), TypeError);
+      });
+
+      withStore('initServerKey keeps the first key stored under a name', async (s) => {
+        assert.equal(await s.getServerKey('age-identity'), null);
+        const first = { name: 'age-identity', ciphertext: Buffer.from('ct-1'), wrappedKey: Buffer.from('wk-1'), keyId: 'kek-1', publicKey: 'age1first', createdAt: 10 };
+        assert.deepEqual(await s.initServerKey(first), first);
+        const second = { ...first, ciphertext: Buffer.from('ct-2'), publicKey: 'age1second', createdAt: 20 };
+        assert.deepEqual(await s.initServerKey(second), first, 'the one stored first wins');
+        assert.deepEqual(await s.getServerKey('age-identity'), first);
+        const racers = await Promise.all(['a', 'b', 'c'].map((x) => s.initServerKey({ ...first, name: 'race', publicKey: `age1${x}` })));
+        assert.equal(new Set(racers.map((r) => r.publicKey)).size, 1, 'concurrent initialisers converge');
+      });
+    });
+
     describe('certificates and policies', () => {
       const cert = (serial: string, name: string, issuedAt: number) => ({
         serial, name, spiffeId: `spiffe://test/app/a/env/e/${name}`, app: 'a', env: 'e', role: 'workload' as const,

@@ -241,6 +241,8 @@ describe('ward migrate: SQLite to PostgreSQL', () => {
       notBefore: 1, notAfter: 2, fingerprint: 'f'.repeat(64), issuedAt: 1, revokedAt: 3,
     });
     await s.putToken({ hash: 'a'.repeat(64), app: 'a', env: 'e', cidrs: ['10.0.0.0/8'], expiresAt: 9, createdAt: 1, createdBy: 'x', usedAt: null });
+    await s.addRecipient({ app: 'a', env: 'e', id: 'age1xyz', kind: 'age', key: 'age1xyz', createdAt: 1, createdBy: 'x' });
+    await s.initServerKey({ name: 'age-identity', ciphertext: Buffer.from([1, 2]), wrappedKey: Buffer.from([3]), keyId: 'k', publicKey: 'age1srv', createdAt: 1 });
     await s.appendAudit(Array.from({ length: 1200 }, (_, i) => auditEntry(i, i % 7 ? {} : { detail: `d${i} "quoted" ünï` })));
     await s.close();
     return path;
@@ -251,8 +253,8 @@ describe('ward migrate: SQLite to PostgreSQL', () => {
     const url = await cluster.freshDatabase();
     const tables: string[] = [];
     const report = await migrateSqliteToPostgres(path, url, { onTable: (t) => tables.push(t) });
-    assert.deepEqual(report.counts, { secrets: 30, secret_versions: 60, env_revisions: 6, policies: 1, certificates: 1, tokens: 1, audit: 1200 });
-    assert.equal(tables.length, 7);
+    assert.deepEqual(report.counts, { secrets: 30, secret_versions: 60, env_revisions: 6, policies: 1, certificates: 1, tokens: 1, recipients: 1, server_keys: 1, audit: 1200 });
+    assert.equal(tables.length, 9);
     const a = await openSqliteStore(path);
     const b = await openPostgresStore(url);
     try {
@@ -269,6 +271,8 @@ describe('ward migrate: SQLite to PostgreSQL', () => {
       assert.equal((await b.getSecret({ app: 'app0', env: 'dev', name: 'S0' }))?.ciphertext.length, 300_000);
       assert.deepEqual(await b.listPolicies(), await a.listPolicies());
       assert.deepEqual(await b.listCertificates(), await a.listCertificates());
+      assert.deepEqual(await b.listRecipients('a', 'e'), await a.listRecipients('a', 'e'));
+      assert.deepEqual(await b.getServerKey('age-identity'), await a.getServerKey('age-identity'));
       assert.deepEqual(await b.revokedSerials(), new Set(['0a']));
       assert.equal((await b.consumeToken('a'.repeat(64), 2))?.cidrs[0], '10.0.0.0/8');
       // the chain continues on the new backend
