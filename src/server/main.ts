@@ -102,7 +102,15 @@ async function recordDeploymentCerts(store: Store, serverPem: string, adminPem: 
       revokedAt: null,
     });
   }
-  for (const r of records) if (!(await store.getCertificate(r.serial))) await store.recordCertificate(r);
+  for (const r of records) {
+    if (await store.getCertificate(r.serial)) continue;
+    try {
+      await store.recordCertificate(r);
+    } catch (e) {
+      // replicas starting together on one database: another one recorded it first
+      if (!(e instanceof WardError && e.code === 'ERR_API_CONFLICT')) throw e;
+    }
+  }
 }
 
 function listenAddress(server: { address(): string | AddressInfo | null }): ListenAddress {
