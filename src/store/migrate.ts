@@ -30,6 +30,7 @@ const TABLES = [
   { name: 'policies', key: 'name' },
   { name: 'certificates', key: 'serial' },
   { name: 'tokens', key: 'hash' },
+  { name: 'keks', key: 'app, env, version' },
   { name: 'recipients', key: 'app, env, id' },
   { name: 'server_keys', key: 'name' },
   { name: 'audit', key: 'seq' },

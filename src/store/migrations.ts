@@ -110,6 +110,23 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    description: 'key encryption keys per app and env (src/keys/hierarchy.ts); rotation reads data keys by scope and key id',
+    sql: `
+      CREATE TABLE keks (
+        app TEXT NOT NULL,
+        env TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        master_key_id TEXT NOT NULL,
+        wrapped BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (app, env, version)
+      ) WITHOUT ROWID;
+
+      CREATE INDEX secret_versions_scope_key_id ON secret_versions (app, env, key_id, name, version);
+    `,
+  },
   // version 2 is the KEK table (key providers); recipients and server keys are independent of it
   {
     version: 3,

@@ -105,6 +105,23 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: 'key encryption keys per app and env (src/keys/hierarchy.ts); rotation reads data keys by scope and key id',
+    sql: `
+      CREATE TABLE keks (
+        app text COLLATE "C" NOT NULL,
+        env text COLLATE "C" NOT NULL,
+        version bigint NOT NULL CHECK (version >= 1),
+        master_key_id text NOT NULL,
+        wrapped bytea NOT NULL,
+        created_at bigint NOT NULL,
+        PRIMARY KEY (app, env, version)
+      );
+
+      CREATE INDEX secret_versions_scope_key_id ON secret_versions (app, env, key_id, name, version);
+    `,
+  },
   // version 2 is the KEK table (key providers); recipients and server keys are independent of it
   {
     version: 3,

@@ -31,6 +31,8 @@ import { SCHEMA_VERSION } from './migrations.ts';
 import { clampLimit, encodeCursor } from './paging.ts';
 import { assertSegments, formatSecretPath } from './paths.ts';
 import { PG_MIGRATIONS } from './postgres-migrations.ts';
+import { assertKek, assertKeyArgs, kekRow, wrappedKeyRow } from './sqlite.ts';
+import type { KekRow, WrappedKeyRow } from './types.ts';
 import {
   assertRecipient, assertSealed, assertServerKey, auditRecord, CERT_ROLES, certificate, listSecretsSql, policy, recipient, secretMeta, serverKey, token,
   version, versionMeta, VERSION_ROW,
@@ -150,6 +152,22 @@ export const PG_SQL = {
     ON CONFLICT (app, env) DO UPDATE SET revision = env_revisions.revision + 1`,
   notify: 'SELECT pg_notify($1, $2)',
   envRevision: 'SELECT revision FROM env_revisions WHERE app = $1 AND env = $2',
+  latestKek: 'SELECT * FROM keks WHERE app = $1 AND env = $2 ORDER BY version DESC LIMIT 1',
+  getKek: 'SELECT * FROM keks WHERE app = $1 AND env = $2 AND version = $3',
+  insertKek: `INSERT INTO keks (app, env, version, master_key_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (app, env, version) DO NOTHING`,
+  tombstoneKek: `UPDATE keks SET wrapped = ''::bytea WHERE app = $1 AND env = $2 AND version = $3 AND octet_length(wrapped) > 0`,
+  listKeks: `SELECT app, env, version, master_key_id, ''::bytea AS wrapped, created_at FROM keks ORDER BY app, env, version`,
+  keyUsage: `SELECT app, env, key_id, count(*)::bigint AS n FROM secret_versions WHERE destroyed_at IS NULL
+    GROUP BY app, env, key_id ORDER BY app, env, key_id COLLATE "C"`,
+  keyUsageOf: `SELECT app, env, key_id, count(*)::bigint AS n FROM secret_versions WHERE app = $1 AND env = $2 AND destroyed_at IS NULL
+    GROUP BY app, env, key_id ORDER BY key_id COLLATE "C"`,
+  wrappedKeys: `SELECT name, version, format, wrapped_key, key_id FROM secret_versions
+    WHERE app = $1 AND env = $2 AND key_id = $3 AND destroyed_at IS NULL ORDER BY name, version LIMIT $4`,
+  wrappedKeysAfter: `SELECT name, version, format, wrapped_key, key_id FROM secret_versions
+    WHERE app = $1 AND env = $2 AND key_id = $3 AND (name, version) > ($4, $5) AND destroyed_at IS NULL ORDER BY name, version LIMIT $6`,
+  rewrapKey: `UPDATE secret_versions SET wrapped_key = $1, key_id = $2
+    WHERE app = $3 AND env = $4 AND name = $5 AND version = $6 AND key_id = $7 AND destroyed_at IS NULL`,
   getLatest: `SELECT ${VERSION_ROW} ${VERSION_FROM} AND v.version = s.current_version
     WHERE s.app = $1 AND s.env = $2 AND s.name = $3 AND s.deleted_at IS NULL`,
   getVersion: `SELECT ${VERSION_ROW} ${VERSION_FROM}
@@ -466,6 +484,66 @@ export class PostgresStore implements Store {
   envRevision(app: string, env: string): Promise<number> {
     assertSegments(app, env);
     return this.#run(async () => (await this.#query<{ revision: number }>(PG_SQL.envRevision, [app, env]))[0]?.revision ?? 0);
+  }
+
+  latestKek(app: string, env: string): Promise<KekRow | null> {
+    assertSegments(app, env);
+    return this.#run(async () => {
+      const row = (await this.#query(PG_SQL.latestKek, [app, env]))[0];
+      return row === undefined ? null : kekRow(row);
+    });
+  }
+
+  getKek(app: string, env: string, version: number): Promise<KekRow | null> {
+    assertSegments(app, env);
+    if (!Number.isSafeInteger(version)) return Promise.resolve(null);
+    return this.#run(async () => {
+      const row = (await this.#query(PG_SQL.getKek, [app, env, version]))[0];
+      return row === undefined ? null : kekRow(row);
+    });
+  }
+
+  insertKek(k: KekRow): Promise<boolean> {
+    assertKek(k);
+    return this.#run(async () => (await this.#pool.query(PG_SQL.insertKek, [k.app, k.env, k.version, k.masterKeyId, k.wrapped, k.createdAt])).rowCount === 1);
+  }
+
+  tombstoneKek(app: string, env: string, version: number): Promise<boolean> {
+    assertSegments(app, env);
+    if (!Number.isSafeInteger(version)) throw new TypeError('version must be an integer');
+    return this.#run(async () => (await this.#pool.query(PG_SQL.tombstoneKek, [app, env, version])).rowCount === 1);
+  }
+
+  listKeks(): Promise<KekRow[]> {
+    return this.#run(async () => (await this.#query(PG_SQL.listKeks)).map(kekRow));
+  }
+
+  keyUsage(scope?: { app: string; env: string }): Promise<{ app: string; env: string; keyId: string; count: number }[]> {
+    if (scope) assertSegments(scope.app, scope.env);
+    return this.#run(async () => {
+      const rows = await this.#query<{ app: string; env: string; key_id: string; n: number }>(scope ? PG_SQL.keyUsageOf : PG_SQL.keyUsage, scope ? [scope.app, scope.env] : []);
+      return rows.map((r) => ({ app: r.app, env: r.env, keyId: r.key_id, count: r.n }));
+    });
+  }
+
+  wrappedKeys(app: string, env: string, keyId: string, after: { name: string; version: number } | null, limit: number): Promise<WrappedKeyRow[]> {
+    assertSegments(app, env);
+    assertKeyArgs(keyId, after, limit);
+    return this.#run(async () => {
+      const rows = after === null
+        ? await this.#query(PG_SQL.wrappedKeys, [app, env, keyId, limit])
+        : await this.#query(PG_SQL.wrappedKeysAfter, [app, env, keyId, after.name, after.version, limit]);
+      return rows.map((r) => wrappedKeyRow(app, env, r));
+    });
+  }
+
+  rewrapKey(ref: SecretRef & { version: number }, oldKeyId: string, wrappedKey: Buffer, keyId: string): Promise<boolean> {
+    assertSegments(ref.app, ref.env, ref.name);
+    assertKeyArgs(oldKeyId, null, 1);
+    assertKeyArgs(keyId, null, 1);
+    if (!Buffer.isBuffer(wrappedKey) || !Number.isSafeInteger(ref.version)) throw new TypeError('wrappedKey must be a Buffer and version an integer');
+    return this.#run(async () =>
+      (await this.#pool.query(PG_SQL.rewrapKey, [wrappedKey, keyId, ref.app, ref.env, ref.name, ref.version, oldKeyId])).rowCount === 1);
   }
 
   putPolicy(p: PolicyRecord): Promise<void> {

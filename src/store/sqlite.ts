@@ -42,6 +42,7 @@ import type {
   AuditRecord,
   CertificateRecord,
   EnrolmentToken,
+  KekRow,
   ListSecretsQuery,
   NewSecretVersion,
   Page,
@@ -54,6 +55,7 @@ import type {
   ServerKeyRecord,
   Store,
   StoreChange,
+  WrappedKeyRow,
 } from './types.ts';
 
 export interface SqliteStoreOptions {
@@ -179,6 +181,30 @@ export function secretMeta(r: Row): SecretMeta {
   };
 }
 
+export function kekRow(r: Row): KekRow {
+  return { app: str(r.app), env: str(r.env), version: num(r.version), masterKeyId: str(r.master_key_id), wrapped: buf(r.wrapped), createdAt: num(r.created_at) };
+}
+
+export function wrappedKeyRow(app: string, env: string, r: Row): WrappedKeyRow {
+  return { app, env, name: str(r.name), version: num(r.version), format: num(r.format), wrappedKey: buf(r.wrapped_key), keyId: str(r.key_id) };
+}
+
+/** Misuse of the KEK methods is a TypeError, as for every store method. */
+export function assertKek(k: KekRow): void {
+  assertSegments(k.app, k.env);
+  if (!Number.isSafeInteger(k.version) || k.version < 1) throw new TypeError('version must be a positive integer');
+  if (typeof k.masterKeyId !== 'string' || k.masterKeyId.length === 0 || !Buffer.isBuffer(k.wrapped) || !Number.isSafeInteger(k.createdAt)) {
+    throw new TypeError('masterKeyId, wrapped (a Buffer) and createdAt are required');
+  }
+}
+
+/** Checks the arguments of wrappedKeys and rewrapKey. */
+export function assertKeyArgs(keyId: string, after: { name: string; version: number } | null, limit: number): void {
+  if (typeof keyId !== 'string' || keyId.length === 0) throw new TypeError('keyId must be a non-empty string');
+  if (after !== null && (typeof after.name !== 'string' || !Number.isSafeInteger(after.version))) throw new TypeError('after must be { name, version }');
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw new TypeError('limit must be 1..10000');
+}
+
 export function policy(r: Row): PolicyRecord {
   return { name: str(r.name), document: str(r.document), updatedAt: num(r.updated_at), updatedBy: str(r.updated_by) };
 }
@@ -293,6 +319,21 @@ export const SQL = {
   bumpRevision: `INSERT INTO env_revisions (app, env, revision) VALUES (?, ?, 1)
     ON CONFLICT (app, env) DO UPDATE SET revision = revision + 1`,
   envRevision: 'SELECT revision FROM env_revisions WHERE app = ? AND env = ?',
+  latestKek: 'SELECT * FROM keks WHERE app = ? AND env = ? ORDER BY version DESC LIMIT 1',
+  getKek: 'SELECT * FROM keks WHERE app = ? AND env = ? AND version = ?',
+  insertKek: `INSERT INTO keks (app, env, version, master_key_id, wrapped, created_at) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (app, env, version) DO NOTHING`,
+  tombstoneKek: `UPDATE keks SET wrapped = x'' WHERE app = ? AND env = ? AND version = ? AND length(wrapped) > 0`,
+  listKeks: `SELECT app, env, version, master_key_id, x'' AS wrapped, created_at FROM keks ORDER BY app, env, version`,
+  keyUsage: `SELECT app, env, key_id, count(*) AS n FROM secret_versions WHERE destroyed_at IS NULL GROUP BY app, env, key_id ORDER BY app, env, key_id`,
+  keyUsageOf: `SELECT app, env, key_id, count(*) AS n FROM secret_versions WHERE app = ? AND env = ? AND destroyed_at IS NULL
+    GROUP BY key_id ORDER BY key_id`,
+  wrappedKeys: `SELECT name, version, format, wrapped_key, key_id FROM secret_versions
+    WHERE app = ? AND env = ? AND key_id = ? AND destroyed_at IS NULL ORDER BY name, version LIMIT ?`,
+  wrappedKeysAfter: `SELECT name, version, format, wrapped_key, key_id FROM secret_versions
+    WHERE app = ? AND env = ? AND key_id = ? AND (name, version) > (?, ?) AND destroyed_at IS NULL ORDER BY name, version LIMIT ?`,
+  rewrapKey: `UPDATE secret_versions SET wrapped_key = ?, key_id = ?
+    WHERE app = ? AND env = ? AND name = ? AND version = ? AND key_id = ? AND destroyed_at IS NULL`,
   getLatest: `SELECT ${VERSION_ROW} FROM secrets s JOIN secret_versions v
     ON v.app = s.app AND v.env = s.env AND v.name = s.name AND v.version = s.current_version
     WHERE s.app = ? AND s.env = ? AND s.name = ? AND s.deleted_at IS NULL`,
@@ -714,6 +755,66 @@ export class SqliteStore implements Store {
   envRevision(app: string, env: string): Promise<number> {
     assertSegments(app, env);
     return this.#read(() => num(this.#q(SQL.envRevision).get(app, env)?.revision ?? 0));
+  }
+
+  latestKek(app: string, env: string): Promise<KekRow | null> {
+    assertSegments(app, env);
+    return this.#read(() => {
+      const row = this.#q(SQL.latestKek).get(app, env);
+      return row === undefined ? null : kekRow(row);
+    });
+  }
+
+  getKek(app: string, env: string, version: number): Promise<KekRow | null> {
+    assertSegments(app, env);
+    return this.#read(() => {
+      const row = Number.isSafeInteger(version) ? this.#q(SQL.getKek).get(app, env, version) : undefined;
+      return row === undefined ? null : kekRow(row);
+    });
+  }
+
+  insertKek(k: KekRow): Promise<boolean> {
+    assertKek(k);
+    return this.#write(() => Number(this.#q(SQL.insertKek).run(k.app, k.env, k.version, k.masterKeyId, k.wrapped, k.createdAt).changes) === 1);
+  }
+
+  tombstoneKek(app: string, env: string, version: number): Promise<boolean> {
+    assertSegments(app, env);
+    if (!Number.isSafeInteger(version)) throw new TypeError('version must be an integer');
+    return this.#write(() => Number(this.#q(SQL.tombstoneKek).run(app, env, version).changes) === 1);
+  }
+
+  listKeks(): Promise<KekRow[]> {
+    return this.#read(() => this.#q(SQL.listKeks).all().map(kekRow));
+  }
+
+  keyUsage(scope?: { app: string; env: string }): Promise<{ app: string; env: string; keyId: string; count: number }[]> {
+    if (scope) assertSegments(scope.app, scope.env);
+    return this.#read(() =>
+      (scope ? this.#q(SQL.keyUsageOf).all(scope.app, scope.env) : this.#q(SQL.keyUsage).all()).map((r) => ({
+        app: str(r.app),
+        env: str(r.env),
+        keyId: str(r.key_id),
+        count: num(r.n),
+      })),
+    );
+  }
+
+  wrappedKeys(app: string, env: string, keyId: string, after: { name: string; version: number } | null, limit: number): Promise<WrappedKeyRow[]> {
+    assertSegments(app, env);
+    assertKeyArgs(keyId, after, limit);
+    return this.#read(() =>
+      (after === null ? this.#q(SQL.wrappedKeys).all(app, env, keyId, limit) : this.#q(SQL.wrappedKeysAfter).all(app, env, keyId, after.name, after.version, limit))
+        .map((r) => wrappedKeyRow(app, env, r)),
+    );
+  }
+
+  rewrapKey(ref: SecretRef & { version: number }, oldKeyId: string, wrappedKey: Buffer, keyId: string): Promise<boolean> {
+    assertSegments(ref.app, ref.env, ref.name);
+    assertKeyArgs(oldKeyId, null, 1);
+    assertKeyArgs(keyId, null, 1);
+    if (!Buffer.isBuffer(wrappedKey) || !Number.isSafeInteger(ref.version)) throw new TypeError('wrappedKey must be a Buffer and version an integer');
+    return this.#write(() => Number(this.#q(SQL.rewrapKey).run(wrappedKey, keyId, ref.app, ref.env, ref.name, ref.version, oldKeyId).changes) === 1);
   }
 
   putPolicy(p: PolicyRecord): Promise<void> {

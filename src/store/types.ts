@@ -124,6 +124,28 @@ export interface AuditRecord extends AuditInput {
   hash: string;
 }
 
+/**
+ * A key encryption key version of APP/ENV (src/keys/hierarchy.ts, KekRecord): 32 random bytes
+ * wrapped by the master key. `wrapped` is empty once the version was destroyed (a tombstone, so
+ * version numbers are never reused).
+ */
+export interface KekRow {
+  app: string;
+  env: string;
+  version: number;
+  masterKeyId: string;
+  wrapped: Buffer;
+  createdAt: number;
+}
+
+/** A stored data key, what key rotation reads and re-wraps (the value itself is not touched). */
+export interface WrappedKeyRow extends SecretRef {
+  version: number;
+  format: number;
+  wrappedKey: Buffer;
+  keyId: string;
+}
+
 export interface EnrolmentToken {
   /** SHA-256 of the token, hex: the token itself is never stored. */
   hash: string;
@@ -234,6 +256,32 @@ export interface Store {
   destroy(ref: SecretRef, versions?: number[]): Promise<number>;
   /** Monotonic counter bumped by every secret change of APP/ENV, for watchers and caches. */
   envRevision(app: string, env: string): Promise<number>;
+
+  /** The KEK of APP/ENV with the highest version (tombstones included), or null (KekStorage.latest). */
+  latestKek(app: string, env: string): Promise<KekRow | null>;
+  getKek(app: string, env: string, version: number): Promise<KekRow | null>;
+  /** Inserts a KEK version; false (and nothing written) when that version exists already. */
+  insertKek(kek: KekRow): Promise<boolean>;
+  /** Empties `wrapped` of that version (crypto-shredding); false when absent or already empty. */
+  tombstoneKek(app: string, env: string, version: number): Promise<boolean>;
+  /** Every KEK version (tombstones included) sorted by app, env, version; `wrapped` left empty. */
+  listKeks(): Promise<KekRow[]>;
+  /**
+   * How many live (not destroyed) secret versions each key id wraps, per APP/ENV; only APP/ENV's
+   * when given. Sorted by app, env, key id.
+   */
+  keyUsage(scope?: { app: string; env: string }): Promise<{ app: string; env: string; keyId: string; count: number }[]>;
+  /**
+   * Up to `limit` live versions of APP/ENV whose data key `keyId` wraps, after (name, version) when
+   * `after` is given, sorted by name and version: key rotation's batches.
+   */
+  wrappedKeys(app: string, env: string, keyId: string, after: { name: string; version: number } | null, limit: number): Promise<WrappedKeyRow[]>;
+  /**
+   * Replaces one version's wrapped data key and key id, only if its key id is still `oldKeyId`
+   * and it is not destroyed (check-and-set: a concurrent destroy or re-wrap is not clobbered).
+   * Does not bump the env revision: the value is unchanged.
+   */
+  rewrapKey(ref: SecretRef & { version: number }, oldKeyId: string, wrappedKey: Buffer, keyId: string): Promise<boolean>;
 
   putPolicy(policy: PolicyRecord): Promise<void>;
   listPolicies(): Promise<PolicyRecord[]>;

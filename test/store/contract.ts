@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WardError } from '../../src/errors.ts';
 import { GENESIS_HASH, readAllAudit, verifyAuditChain } from '../../src/store/audit-chain.ts';
-import type { AuditInput, AuditRecord, NewSecretVersion, SecretRef, Store, StoreChange } from '../../src/store/types.ts';
+import type { AuditInput, AuditRecord, KekRow, NewSecretVersion, SecretRef, Store, StoreChange } from '../../src/store/types.ts';
 
 export interface ContractOptions {
   rawSql?: (store: Store, sql: string) => Promise<void>;
@@ -670,6 +670,66 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: Co
         assert.equal(await s.deletePolicy('a'), true);
         assert.equal(await s.deletePolicy('a'), false);
         assert.deepEqual((await s.listPolicies()).map((p) => p.name), ['b']);
+      });
+    });
+
+    describe('key encryption keys and rotation', () => {
+      const kek = (app: string, env: string, version: number, extra: Partial<KekRow> = {}): KekRow => ({
+        app, env, version, masterKeyId: 'file:00aa', wrapped: Buffer.from(`kek:${app}/${env}/${version}`), createdAt: 100 + version, ...extra,
+      });
+
+      withStore('KEK versions are inserted once, read back, the latest found, tombstoned', async (s) => {
+        assert.equal(await s.latestKek('shop', 'prod'), null);
+        assert.equal(await s.insertKek(kek('shop', 'prod', 1)), true);
+        assert.equal(await s.insertKek(kek('shop', 'prod', 1, { wrapped: Buffer.from('other') })), false, 'an existing version is kept');
+        assert.equal(await s.insertKek(kek('shop', 'prod', 2)), true);
+        assert.equal(await s.insertKek(kek('shop', 'dev', 7)), true);
+        assert.deepEqual(await s.getKek('shop', 'prod', 1), kek('shop', 'prod', 1));
+        assert.equal(await s.getKek('shop', 'prod', 3), null);
+        assert.deepEqual(await s.latestKek('shop', 'prod'), kek('shop', 'prod', 2));
+        assert.equal(await s.tombstoneKek('shop', 'prod', 2), true);
+        assert.equal(await s.tombstoneKek('shop', 'prod', 2), false, 'already destroyed');
+        assert.equal(await s.tombstoneKek('shop', 'prod', 9), false, 'absent');
+        const latest = await s.latestKek('shop', 'prod');
+        assert.equal(latest?.version, 2, 'a tombstone still counts: versions are never reused');
+        assert.equal(latest?.wrapped.length, 0);
+        assert.deepEqual((await s.getKek('shop', 'prod', 1))?.wrapped, kek('shop', 'prod', 1).wrapped, 'other versions untouched');
+        const all = await s.listKeks();
+        assert.deepEqual(all.map((k) => `${k.app}/${k.env}/${k.version}`), ['shop/dev/7', 'shop/prod/1', 'shop/prod/2']);
+        assert.ok(all.every((k) => k.wrapped.length === 0 && k.masterKeyId === 'file:00aa'));
+        const racers = await Promise.all([1, 2, 3].map((i) => s.insertKek(kek('race', 'e', 1, { wrapped: Buffer.from(`r${i}`) }))));
+        assert.deepEqual(racers.filter(Boolean).length, 1, 'of concurrent creators of one version exactly one wins');
+        await misuse(() => s.insertKek(kek('../x', 'prod', 1)));
+        await misuse(() => s.insertKek(kek('shop', 'prod', 0)));
+      });
+
+      withStore('data keys are listed by scope and key id in batches and re-wrapped with check-and-set', async (s) => {
+        for (const n of ['c', 'a', 'b']) await put(s, ref(n), { keyId: 'old' });
+        await put(s, ref('a'), { keyId: 'new' });
+        await put(s, ref('z', 'other', 'prod'), { keyId: 'old' });
+        await put(s, ref('d'), { keyId: 'old' });
+        await s.destroy(ref('d'));
+        assert.deepEqual(await s.keyUsage({ app: 'app', env: 'prod' }), [
+          { app: 'app', env: 'prod', keyId: 'new', count: 1 },
+          { app: 'app', env: 'prod', keyId: 'old', count: 3 },
+        ], 'destroyed versions do not count');
+        assert.deepEqual((await s.keyUsage()).map((u) => `${u.app}/${u.env}/${u.keyId}=${u.count}`), ['app/prod/new=1', 'app/prod/old=3', 'other/prod/old=1']);
+        const first = await s.wrappedKeys('app', 'prod', 'old', null, 2);
+        assert.deepEqual(first.map((k) => `${k.name}#${k.version}`), ['a#1', 'b#1']);
+        assert.deepEqual(first[0], { app: 'app', env: 'prod', name: 'a', version: 1, format: 1, wrappedKey: Buffer.from('wk:1'), keyId: 'old' });
+        const rest = await s.wrappedKeys('app', 'prod', 'old', { name: 'b', version: 1 }, 2);
+        assert.deepEqual(rest.map((k) => `${k.name}#${k.version}`), ['c#1']);
+
+        assert.equal(await s.rewrapKey({ ...ref('a'), version: 1 }, 'old', Buffer.from('rewrapped'), 'new'), true);
+        assert.equal(await s.rewrapKey({ ...ref('a'), version: 1 }, 'old', Buffer.from('again'), 'newer'), false, 'check-and-set on the old key id');
+        assert.equal(await s.rewrapKey({ ...ref('d'), version: 1 }, 'old', Buffer.from('x'), 'new'), false, 'a destroyed version stays destroyed');
+        const row = await s.getSecret(ref('a'), 1);
+        assert.deepEqual([row?.keyId, row?.wrappedKey.toString(), row?.ciphertext.toString()], ['new', 'rewrapped', 'ct:app/prod/a#1'], 'the value is untouched');
+        const revision = await s.envRevision('app', 'prod');
+        await s.rewrapKey({ ...ref('b'), version: 1 }, 'old', Buffer.from('rewrapped'), 'new');
+        assert.equal(await s.envRevision('app', 'prod'), revision, 'a re-wrap changes no value: no new revision');
+        assert.deepEqual((await s.wrappedKeys('app', 'prod', 'old', null, 10)).map((k) => k.name), ['c']);
+        await misuse(() => s.wrappedKeys('app', 'prod', 'old', null, 0));
       });
     });
 
