@@ -205,6 +205,8 @@ export class WardHttpClient {
   private readonly userAgent: string;
   /** Index of the server that answered last; requests start there. */
   private preferred = 0;
+  /** Set by close(): a request it interrupts fails at once instead of trying again or moving on. */
+  private closed = false;
 
   constructor(options: HttpClientOptions) {
     if (options.servers.length === 0) throw new TypeError('at least one server URL is required');
@@ -244,6 +246,7 @@ export class WardHttpClient {
           const failure = e instanceof AttemptError ? e : new AttemptError(classifyNetworkError(e, server.url), true);
           failures.push(failure.error);
           if (failure.mayHaveRun && !IDEMPOTENT.has(method)) throw failure.error;
+          if (this.closed) break;
           continue;
         }
         if (res.status === 503 && i < this.servers.length - 1) {
@@ -262,6 +265,7 @@ export class WardHttpClient {
 
   /** Closes idle keep-alive connections; the client cannot be used afterwards. */
   close(): void {
+    this.closed = true;
     this.agent.destroy();
   }
 
@@ -270,7 +274,7 @@ export class WardHttpClient {
     try {
       return await this.attempt(server, method, target, payload, timeoutMs);
     } catch (e) {
-      if (e instanceof AttemptError && e.staleConnection && IDEMPOTENT.has(method)) return this.attempt(server, method, target, payload, timeoutMs);
+      if (e instanceof AttemptError && e.staleConnection && IDEMPOTENT.has(method) && !this.closed) return this.attempt(server, method, target, payload, timeoutMs);
       throw e;
     }
   }

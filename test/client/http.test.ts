@@ -219,3 +219,21 @@ test('a read on a kept-alive connection the server has just closed is sent again
   assert.equal(srv.connections, 2);
   await rejectsWith(client.request('PUT', '/c', { body: {} }), 'ERR_API_UNAVAILABLE');
 });
+
+test('close() ends a request in flight: it is neither sent again nor moved on to another server', async (t) => {
+  const p = await pki();
+  // answers everything but /poll, which it holds like a long-poll that has not fired yet
+  const holding = await startServer(p, (req, res) => req.url !== '/poll' && sendJson(res, 200, { ok: true }));
+  const other = await startServer(p, (_req, res) => sendJson(res, 200, { ok: true }));
+  t.after(() => holding.close());
+  t.after(() => other.close());
+  // the timeout only bounds what a re-sent poll would wait for, so that a regression fails instead of hanging
+  const client = await clientFor(t, [holding.url, other.url], { timeoutMs: 2000 });
+  await client.request('GET', '/warm');
+  const poll = client.request('GET', '/poll'); // on the kept-alive connection
+  while (holding.requests < 2) await new Promise((r) => setTimeout(r, 5));
+  client.close();
+  await rejectsWith(poll, 'ERR_API_UNAVAILABLE');
+  assert.equal(holding.requests, 2);
+  assert.equal(other.requests, 0);
+});

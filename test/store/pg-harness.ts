@@ -37,6 +37,10 @@ export interface PgCluster {
   url(db?: string): string;
   /** Creates a new empty database and returns its URL. */
   freshDatabase(): Promise<string>;
+  /** Shuts the server down (fast shutdown: sessions are ended), keeping its data for {@link PgCluster.start}. */
+  halt(): Promise<void>;
+  /** Starts it again after {@link PgCluster.halt}, on the same port with the same data. */
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -116,7 +120,8 @@ export async function startPostgres(): Promise<PgCluster> {
       port,
       user: 'postgres',
       password,
-      persistent: false,
+      // the data directory goes with `dir` in stop(); persistent, so that halt() keeps it
+      persistent: true,
       createPostgresUser: root,
       initdbFlags: ['--encoding=UTF8', '--no-sync'],
       postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off', '-c', 'max_connections=300'],
@@ -151,6 +156,8 @@ export async function startPostgres(): Promise<PgCluster> {
       }
       return url(name);
     },
+    halt: () => started.stop(),
+    start: () => started.start(),
     async stop() {
       try {
         await started.stop();
