@@ -77,6 +77,8 @@ export const AUDIT_LOCK = 0x77617264_61756474n; // "wardaudt"
 /** The advisory lock key held while migrating, so two replicas starting at once do not race. */
 const MIGRATE_LOCK = 0x77617264_6d696772n; // "wardmigr"
 export const NOTIFY_CHANNEL = 'ward_changes';
+/** The longest pause between attempts to re-establish the LISTEN connection. */
+const LISTEN_BACKOFF_MAX_MS = 5_000;
 
 // Rows come back shaped as node:sqlite's (bigint → number, boolean → 1/0, bytea → Buffer), so the
 // SQLite store's row mappers serve both backends.
@@ -757,7 +759,8 @@ export class PostgresStore implements Store {
   }
 
   async #listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.#url, types: PG_TYPES });
+    // the pool's connect timeout: a database that drops packets must not hold the reconnection up
+    const client = new pg.Client({ connectionString: this.#url, types: PG_TYPES, connectionTimeoutMillis: this.#pool.options.connectionTimeoutMillis });
     this.#listenClient = client;
     const retry = () => {
       if (this.#listenClient !== client) return;
@@ -770,7 +773,8 @@ export class PostgresStore implements Store {
         if (!this.#closed && this.#listeners.size > 0) void this.#listen();
       }, this.#listenBackoffMs);
       this.#listenRetry.unref();
-      this.#listenBackoffMs = Math.min(this.#listenBackoffMs * 2, 30_000);
+      // capped low: until it listens again this replica misses other replicas' policy changes
+      this.#listenBackoffMs = Math.min(this.#listenBackoffMs * 2, LISTEN_BACKOFF_MAX_MS);
     };
     client.on('error', retry);
     client.on('end', retry);
