@@ -84,7 +84,7 @@ load() { # LABEL PATTERN APPS SERVER...
   shift 3
   for s in "$@"; do ports+=("${PORT[$s]}"); pids+=("${SPID[$s]}"); done
   local db=()
-  if [[ $label == pg* ]]; then db=(--db-pid "$PG_PID"); fi
+  if [[ $label == *pg* ]]; then db=(--db-pid "$PG_PID"); fi
   node bench/scale/loadgen.ts --label "$label" --pattern "$pattern" --apps "$apps" --ports "$(IFS=,; echo "${ports[*]}")" \
     --server-pids "$(IFS=,; echo "${pids[*]}")" "${db[@]}" --ca "$D/ca/ca.crt" --identities "$DIR/identities.jsonl" \
     --key "$([[ $pattern == hot ]] && echo "$DIR/workload/key.pem" || echo "$D/admin/key.pem")" --cert "$D/admin/cert.pem" \

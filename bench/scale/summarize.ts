@@ -57,6 +57,8 @@ for (const pattern of ['hot', 'cold']) {
     out.push(`replicas ${pattern.padEnd(4)} sqlite x1 ${a.text}`);
     out.push(`replicas ${pattern.padEnd(4)} pg x2     ${b.text}`);
     out.push(`replicas ${pattern.padEnd(4)} throughput pg x2 / sqlite x1 = ${(b.rps / a.rps).toFixed(2)}x, p99 ${(b.p99 / a.p99).toFixed(2)}x`);
+    const pgOne = runs.filter((r) => r.pattern === pattern && r.label === 'pg-100k');
+    if (pgOne.length) out.push(`replicas ${pattern.padEnd(4)} throughput pg x2 / pg x1 (same rounds) = ${(b.rps / stat(pgOne).rps).toFixed(2)}x`);
   }
 }
 for (const l of lines<List>('list.jsonl')) {
