@@ -70,6 +70,30 @@ function issue(replica: Replica, name: string, app: string, env: string): string
   return admin(dep, replica.url).issue(name, app, env, join(dep.root, name));
 }
 
+let workload: string;
+let appPath: string;
+
+/** `ward run [ARGS] -- node app.mjs` as web-1 of shop/prod against every replica in `servers`. */
+function runWard(servers: Replica[], args: string[], extra: Record<string, string> = {}) {
+  const env = cleanEnv({ WARD_IDENTITY: workload, WARD_SERVER: servers.map((r) => r.url).join(','), ...extra });
+  const child = spawn(process.execPath, [BIN, 'run', ...args, '--', process.execPath, appPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exit = once(child, 'close').then(([code]) => code as number | null);
+  const greetings = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { greeting: string }).greeting);
+  return { child, exit, greetings, stderr: () => err };
+}
+
+async function waitFor(what: () => boolean, label: string): Promise<void> {
+  const end = Date.now() + 20_000;
+  while (!what()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${label}`);
+    await sleep(20);
+  }
+}
+
 async function launch(): Promise<Replica> {
   const r = await startReplica(dep, dbUrl);
   started.push(r);
@@ -83,6 +107,11 @@ before(async () => {
   dbUrl = await cluster.freshDatabase();
   // started together: both migrate and record the deployment's certificates at once
   [a, b] = await Promise.all([launch(), launch()]);
+  workload = issue(a, 'web-1', 'shop', 'prod');
+  appPath = join(dep.root, 'app.mjs');
+  // prints what it got; stays until SIGTERM when asked to
+  writeFileSync(appPath, `console.log(JSON.stringify({ greeting: process.env.GREETING }));
+if (process.env.APP_HOLD) { process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000); }\n`);
 });
 
 after(async () => {
@@ -174,40 +203,16 @@ test('concurrent writes through both replicas leave one audit chain that verifie
 });
 
 test('ward run with WARD_SERVER=A,B: a replica killed mid-run is no user-visible error', async () => {
-  const identity = issue(a, 'web-1', 'shop', 'prod');
-  const appPath = join(dep.root, 'app.mjs');
-  // prints what it got; stays until SIGTERM when asked to
-  writeFileSync(appPath, `console.log(JSON.stringify({ greeting: process.env.GREETING }));
-if (process.env.APP_HOLD) { process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 1000); }\n`);
-  const env = (extra: Record<string, string> = {}) => cleanEnv({ WARD_IDENTITY: identity, WARD_SERVER: `${a.url},${b.url}`, ...extra });
-  const runWard = (args: string[], extra?: Record<string, string>) => {
-    const child = spawn(process.execPath, [BIN, 'run', ...args, '--', process.execPath, appPath], { env: env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const exit = once(child, 'close').then(([code]) => code as number | null);
-    const greetings = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { greeting: string }).greeting);
-    return { child, exit, greetings, stderr: () => err };
-  };
-  const waitFor = async (what: () => boolean, label: string) => {
-    const end = Date.now() + 20_000;
-    while (!what()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${label}`);
-      await sleep(20);
-    }
-  };
-
   // a watching run, its long-poll held open by A (the first server) when A dies
-  const watching = runWard(['--watch', '--on-change', 'restart', '--debounce', '100ms'], { APP_HOLD: '1' });
+  const watching = runWard([a, b], ['--watch', '--on-change', 'restart', '--debounce', '100ms'], { APP_HOLD: '1' });
   await waitFor(() => watching.greetings().length === 1, 'the app to start');
   assert.deepEqual(watching.greetings(), ['hello-2']);
   await sleep(300);
   // plain runs starting around the kill
-  const plain = Array.from({ length: 4 }, () => runWard([]));
+  const plain = Array.from({ length: 4 }, () => runWard([a, b], []));
   await sleep(150);
   await a.kill();
-  const later = runWard([]);
+  const later = runWard([a, b], []);
   for (const r of [...plain, later]) {
     assert.equal(await r.exit, 0, r.stderr());
     assert.deepEqual(r.greetings(), ['hello-2']);
@@ -275,11 +280,16 @@ test('PostgreSQL restarted under load: replicas recover by themselves, no acknow
     await until(() => unavailable > 0, 'a request refused while the database is down');
     await until(async () => (await b.health('/readyz')) === 503, 'readyz to report the outage');
     assert.equal(await b.health('/healthz'), 200, 'the process itself is alive');
+    // started while no replica can serve: it waits (--wait, 60 s by default) and then runs the app
+    const waiting = runWard([a, b], []);
     await sleep(300);
     assert.ok(acknowledged.size <= down + 4, 'writes in flight at the halt may complete; none after');
+    assert.equal(waiting.child.exitCode, null, waiting.stderr());
     await cluster.start();
     const up = acknowledged.size;
     await until(() => acknowledged.size >= up + 20, 'writes after the restart');
+    assert.equal(await waiting.exit, 0, waiting.stderr());
+    assert.deepEqual(waiting.greetings(), ['hello-3']);
     t.diagnostic(`${down} writes acknowledged before the halt, ${acknowledged.size - up} after the restart, ${unavailable} requests refused with 503 meanwhile`);
   } finally {
     stop = true;
