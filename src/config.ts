@@ -12,6 +12,8 @@
  *   trust_domain  = "ward.local"          must match the CA (spiffe://<trust_domain>)
  *   allow_sources = ["10.0.0.0/8"]        server-wide client address allow list (CIDR or IP); [] = all
  *   deny_sources  = []                    server-wide deny list; wins over allow_sources
+ *   import_dir    = ""                    directory of config files sealed to the server, loaded at
+ *                                         start and on change (docs/sealed.md); off when ""
  *   [server.tls]
  *   cert = "server/server.crt"   key = "server/server.key"   client_ca = "ca/ca.crt"
  *   [ca]
@@ -69,6 +71,8 @@ export interface WardConfig {
     trustDomain: string;
     allowSources: string[];
     denySources: string[];
+    /** Absolute directory of sealed config files to import (docs/sealed.md); undefined: off. */
+    importDir: string | undefined;
     tls: { cert: string; key: string; clientCa: string };
   };
   /** `key` is undefined when the CA key is kept offline (`key = ""`). */
@@ -212,7 +216,7 @@ export function parseConfig(text: string, path: string): WardConfig {
   }
   const root = new Section('', doc, file, ['server', 'ca', 'storage', 'keys', 'client', 'pki']);
 
-  const server = root.sub('server', ['listen', 'health_listen', 'enroll_listen', 'enroll_rate', 'trust_domain', 'allow_sources', 'deny_sources', 'tls']);
+  const server = root.sub('server', ['listen', 'health_listen', 'enroll_listen', 'enroll_rate', 'trust_domain', 'allow_sources', 'deny_sources', 'import_dir', 'tls']);
   const tls = server.sub('tls', ['cert', 'key', 'client_ca']);
   const trustDomain = server.string('trust_domain', DEFAULTS.trustDomain);
   try {
@@ -222,6 +226,7 @@ export function parseConfig(text: string, path: string): WardConfig {
   }
   const health = server.string('health_listen', DEFAULTS.healthListen);
   const enroll = server.string('enroll_listen', '');
+  const importDir = server.string('import_dir', '');
   const enrollRate = server.table.enroll_rate ?? 10;
   if (typeof enrollRate !== 'number' || !Number.isInteger(enrollRate) || enrollRate < 1 || enrollRate > 100_000) throw bad('server.enroll_rate', 'must be an integer from 1 to 100000 (requests a minute per source)', file);
   const workloadTtl = root.sub('pki', ['workload_ttl']).string('workload_ttl', '24h');
@@ -276,6 +281,7 @@ export function parseConfig(text: string, path: string): WardConfig {
       trustDomain,
       allowSources: server.strings('allow_sources', []).map((s) => checkCidr(s, 'server.allow_sources', file)),
       denySources: server.strings('deny_sources', []).map((s) => checkCidr(s, 'server.deny_sources', file)),
+      importDir: importDir === '' ? undefined : at(importDir),
       tls: {
         cert: at(tls.string('cert', DEFAULTS.serverCert)),
         key: at(tls.string('key', DEFAULTS.serverKey)),

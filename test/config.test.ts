@@ -21,6 +21,7 @@ test('the template ward init writes parses to the defaults, paths resolved again
       trustDomain: 'prod.example.com',
       allowSources: [],
       denySources: [],
+      importDir: undefined,
       tls: { cert: '/srv/ward/server/server.crt', key: '/srv/ward/server/server.key', clientCa: '/srv/ward/ca/ca.crt' },
     },
     ca: { cert: '/srv/ward/ca/ca.crt', key: '/srv/ward/ca/ca.key' },

@@ -47,6 +47,8 @@ export interface RequestOptions {
   body?: unknown;
   /** Overrides the client's overall timeout (long-polls need more). */
   timeoutMs?: number;
+  /** Extra request headers (e.g. the end-to-end recipient of `ward run --e2e`). */
+  headers?: Record<string, string>;
 }
 
 export interface ServerAddress {
@@ -178,6 +180,7 @@ export function errorFromResponse(status: number, body: Buffer, server: string):
 interface RawResponse {
   status: number;
   body: Buffer;
+  contentType: string;
 }
 
 /** An attempt's failure, with whether the request may have reached the application. */
@@ -231,6 +234,15 @@ export class WardHttpClient {
    *   used; ERR_API_BAD_RESPONSE for an answer that is not JSON or too large
    */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const res = await this.requestBytes(method, path, options);
+    return parseJson<T>(res.body, res.server);
+  }
+
+  /**
+   * Sends one request and returns the answer's bytes and content type unparsed (answers that are
+   * not JSON, such as an end-to-end encrypted batch). Throws as {@link request}.
+   */
+  async requestBytes(method: string, path: string, options: RequestOptions = {}): Promise<{ body: Buffer; contentType: string; server: string }> {
     if (!path.startsWith('/')) throw new TypeError('path must start with /');
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
     const target = path + queryString(options.query);
@@ -241,7 +253,7 @@ export class WardHttpClient {
         const server = this.servers[index]!;
         let res: RawResponse;
         try {
-          res = await this.attemptOnce(server, method, target, payload, options.timeoutMs ?? this.timeoutMs);
+          res = await this.attemptOnce(server, method, target, payload, options.timeoutMs ?? this.timeoutMs, options.headers);
         } catch (e) {
           const failure = e instanceof AttemptError ? e : new AttemptError(classifyNetworkError(e, server.url), true);
           failures.push(failure.error);
@@ -255,7 +267,7 @@ export class WardHttpClient {
         }
         this.preferred = index;
         if (res.status < 200 || res.status > 299) throw errorFromResponse(res.status, res.body, server.url);
-        return parseJson<T>(res.body, server.url);
+        return { body: res.body, contentType: res.contentType, server: server.url };
       }
     } finally {
       payload?.fill(0);
@@ -270,22 +282,26 @@ export class WardHttpClient {
   }
 
   /** One server; a read that met a kept-alive connection the server had just closed is sent once more. */
-  private async attemptOnce(server: ServerAddress, method: string, target: string, payload: Buffer | undefined, timeoutMs: number): Promise<RawResponse> {
+  private async attemptOnce(
+    server: ServerAddress, method: string, target: string, payload: Buffer | undefined, timeoutMs: number, extra: Record<string, string> | undefined,
+  ): Promise<RawResponse> {
     try {
-      return await this.attempt(server, method, target, payload, timeoutMs);
+      return await this.attempt(server, method, target, payload, timeoutMs, extra);
     } catch (e) {
-      if (e instanceof AttemptError && e.staleConnection && IDEMPOTENT.has(method) && !this.closed) return this.attempt(server, method, target, payload, timeoutMs);
+      if (e instanceof AttemptError && e.staleConnection && IDEMPOTENT.has(method) && !this.closed) return this.attempt(server, method, target, payload, timeoutMs, extra);
       throw e;
     }
   }
 
-  private attempt(server: ServerAddress, method: string, target: string, payload: Buffer | undefined, timeoutMs: number): Promise<RawResponse> {
+  private attempt(
+    server: ServerAddress, method: string, target: string, payload: Buffer | undefined, timeoutMs: number, extra: Record<string, string> | undefined,
+  ): Promise<RawResponse> {
     return new Promise<RawResponse>((resolve, reject) => {
       let connected = false;
       let freshHandshake = false;
       let answered = false;
       let settled = false;
-      const headers: Record<string, string | number> = { accept: 'application/json', 'user-agent': this.userAgent };
+      const headers: Record<string, string | number> = { accept: 'application/json', ...extra, 'user-agent': this.userAgent };
       if (payload) {
         headers['content-type'] = 'application/json';
         headers['content-length'] = payload.length;
@@ -358,7 +374,7 @@ export class WardHttpClient {
           settled = true;
           clearTimeout(overall);
           clearTimeout(connectTimer);
-          resolve({ status, body: Buffer.concat(chunks) });
+          resolve({ status, body: Buffer.concat(chunks), contentType: String(res.headers['content-type'] ?? '') });
         });
       });
       req.end(payload);

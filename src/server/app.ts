@@ -25,6 +25,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { metaRoutes } from './routes/meta.ts';
 import { watchRoutes } from './routes/watch.ts';
 import { lifecycleRoutes } from './routes/lifecycle.ts';
+import { recipientRoutes } from './routes/recipients.ts';
 import { buildOpenApi, collectRoute, type RouteSchema } from './openapi.ts';
 import { readFileSync } from 'node:fs';
 
@@ -302,6 +303,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     await protectedApi.register(adminRoutes, { prefix: '/v1' });
     await protectedApi.register(metaRoutes, { prefix: '/v1', openapi: openapiText });
     await protectedApi.register(watchRoutes, { prefix: '/v1' });
+    await protectedApi.register(recipientRoutes, { prefix: '/v1', keys: opts.keys });
     await protectedApi.register(lifecycleRoutes, { prefix: '/v1', ...(opts.workloadTtlMs === undefined ? {} : { workloadTtlMs: opts.workloadTtlMs }) });
   });
 

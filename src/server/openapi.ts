@@ -30,7 +30,7 @@ function refs(value: unknown): unknown {
   return out;
 }
 
-function parameters(schema: Json | undefined, where: 'path' | 'query'): Json[] {
+function parameters(schema: Json | undefined, where: 'path' | 'query' | 'header'): Json[] {
   if (!schema) return [];
   const props = (schema.properties ?? {}) as Record<string, Json>;
   const required = new Set((schema.required ?? []) as string[]);
@@ -52,7 +52,11 @@ export function buildOpenApi(routes: readonly RouteSchema[], version: string): J
     }
     const op: Json = {
       summary: r.schema.summary,
-      parameters: [...parameters(r.schema.params as Json | undefined, 'path'), ...parameters(r.schema.querystring as Json | undefined, 'query')],
+      parameters: [
+        ...parameters(r.schema.params as Json | undefined, 'path'),
+        ...parameters(r.schema.querystring as Json | undefined, 'query'),
+        ...parameters(r.schema.headers as Json | undefined, 'header'),
+      ],
       responses,
     };
     if (r.schema.body) op.requestBody = { required: true, content: { 'application/json': { schema: refs(r.schema.body) } } };

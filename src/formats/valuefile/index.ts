@@ -9,7 +9,7 @@ import { extname } from 'node:path';
 import type { Identity, Recipient } from '../age/index.ts';
 import { openDocument, revealDocument, sealDocument, type ValueDocument } from './document.ts';
 import { EnvDocument } from './env.ts';
-import { displayPath } from './seal.ts';
+import { displayPath, type Segment } from './seal.ts';
 import { tomlDocument } from './toml.ts';
 import { jsonDocument } from './tree.ts';
 import { YamlDocument } from './yaml.ts';
@@ -81,9 +81,17 @@ export async function encryptValueFile(text: string, format: ValueFileFormat, op
  *   ERR_VALUEFILE_SYNTAX, ERR_AGE_NO_IDENTITY_MATCH (and other ERR_AGE_* for the file key)
  */
 export async function decryptValueFile(text: string, format: ValueFileFormat, identities: readonly Identity[]): Promise<Map<string, Buffer>> {
+  return new Map((await decryptValueFileEntries(text, format, identities)).map((v) => [displayPath(v.path), v.plaintext]));
+}
+
+/**
+ * As {@link decryptValueFile}, with each key path as its segments (`["shop/prod", "DB_PASSWORD"]`),
+ * for callers that give the levels a meaning (a TOML table per APP/ENV in `ward secret import`).
+ */
+export async function decryptValueFileEntries(text: string, format: ValueFileFormat, identities: readonly Identity[]): Promise<{ path: Segment[]; plaintext: Buffer }[]> {
   const opened = await openDocument(load(text, format), identities);
   opened.fileKey.fill(0);
-  return new Map(opened.values.map((v) => [displayPath(v.path), v.plaintext]));
+  return opened.values.map((v) => ({ path: v.path, plaintext: v.plaintext }));
 }
 
 /** Decrypts a file back to its plaintext form (reserved entry removed). Throws as {@link decryptValueFile}. */

@@ -5,12 +5,28 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { WardError } from '../../errors.ts';
+import { encrypt as ageEncrypt, X25519Recipient } from '../../formats/age/index.ts';
 import type { SecretRef, SecretVersion } from '../../store/types.ts';
 import { sourceAddress } from '../identity.ts';
 import * as s from '../schemas.ts';
 import type { ServerContext } from '../app.ts';
 
 type Params = { app: string; env: string; name: string };
+
+/**
+ * End-to-end batch responses (`ward run --e2e`, docs/api.md): a request carrying this header with
+ * an age X25519 recipient gets the batch JSON encrypted to it, as a binary age file of
+ * {@link E2E_CONTENT_TYPE}, so a TLS-terminating proxy between client and server sees only
+ * ciphertext.
+ */
+export const E2E_HEADER = 'ward-e2e-recipient';
+export const E2E_CONTENT_TYPE = 'application/vnd.ward.e2e+age';
+const e2eHeaders = {
+  type: 'object',
+  properties: {
+    [E2E_HEADER]: { type: 'string', pattern: '^age1[02-9ac-hj-np-z]{58}$', description: 'end-to-end: an age X25519 recipient (ephemeral, made by the client); the 200 answer is then the batch JSON encrypted to it, as a binary age file with content type application/vnd.ward.e2e+age' },
+  },
+} as const;
 type EnvParams = { app: string; env: string };
 
 const secretPath = (req: FastifyRequest) => {
@@ -30,7 +46,7 @@ export function decodeValue(b64: string): Buffer {
 }
 
 /** Opens a stored version; a tampered or moved row is an integrity error, never other data. */
-async function openVersion(ctx: ServerContext, row: SecretVersion): Promise<Buffer> {
+export async function openVersion(ctx: ServerContext, row: SecretVersion): Promise<Buffer> {
   try {
     return await ctx.vault.open(row, row);
   } catch (e) {
@@ -41,26 +57,39 @@ async function openVersion(ctx: ServerContext, row: SecretVersion): Promise<Buff
   }
 }
 
+/** Writes a new version sealed under a fresh data key; zeroes `plaintext` and drops the env's cached batch. */
+export async function writeSecret(
+  ctx: ServerContext, r: SecretRef, plaintext: Buffer, meta: { cas?: number; kind: 'env' | 'file'; sealed: boolean; createdBy: string },
+): Promise<SecretVersion> {
+  try {
+    const cas = meta.cas === undefined ? {} : { cas: meta.cas };
+    return await ctx.store.putSecret({ ...r, ...cas }, async (version) => ({
+      ...(await ctx.vault.seal({ ...r, version }, plaintext)),
+      kind: meta.kind,
+      sealed: meta.sealed,
+      createdBy: meta.createdBy,
+    }));
+  } finally {
+    plaintext.fill(0);
+    ctx.envCache.invalidate(r.app, r.env);
+  }
+}
+
+function parseE2eRecipient(text: string): X25519Recipient {
+  try {
+    return X25519Recipient.parse(text);
+  } catch {
+    throw new WardError('ERR_API_BAD_REQUEST', `invalid ${E2E_HEADER}: not an age X25519 recipient`);
+  }
+}
+
 export async function secretRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.ward;
   const ref = (req: FastifyRequest): SecretRef => {
     const { app: a, env, name } = req.params as Params;
     return { app: a, env, name };
   };
-  const write = async (r: SecretRef, plaintext: Buffer, meta: { cas?: number; kind: 'env' | 'file'; sealed: boolean; createdBy: string }) => {
-    try {
-      const cas = meta.cas === undefined ? {} : { cas: meta.cas };
-      return await ctx.store.putSecret({ ...r, ...cas }, async (version) => ({
-        ...(await ctx.vault.seal({ ...r, version }, plaintext)),
-        kind: meta.kind,
-        sealed: meta.sealed,
-        createdBy: meta.createdBy,
-      }));
-    } finally {
-      plaintext.fill(0);
-      ctx.envCache.invalidate(r.app, r.env);
-    }
-  };
+  const write = (r: SecretRef, plaintext: Buffer, meta: { cas?: number; kind: 'env' | 'file'; sealed: boolean; createdBy: string }) => writeSecret(ctx, r, plaintext, meta);
 
   app.get('/secrets/:app/:env/:name', {
     schema: {
@@ -87,6 +116,7 @@ export async function secretRoutes(app: FastifyInstance): Promise<void> {
     schema: {
       summary: 'Read every secret of APP/ENV the caller may read (what `ward run` fetches)',
       params: s.envParams,
+      headers: e2eHeaders,
       response: { 200: s.envBatch, ...s.errorResponses },
     },
     config: {
@@ -119,10 +149,21 @@ export async function secretRoutes(app: FastifyInstance): Promise<void> {
       // rules, an admin or the env's own workload may read every item: skip the per-item checks.
       const whole = !authz.hasDenyRules && (principal.role === 'admin' || (principal.app === a && principal.env === env));
       const allowed = whole ? batch.secrets : batch.secrets.filter((item) => authz.decide(principal, 'read', `${a}/${env}/${item.name}`, source).decision === 'allow');
-      await ctx.audit(req, 'granted', `revision=${batch.revision} secrets=${allowed.length}`);
+      const e2e = req.headers[E2E_HEADER] as string | undefined;
+      // parsed before the audit record, so a recipient that is not a valid key is a bad request
+      const recipient = e2e === undefined ? undefined : parseE2eRecipient(e2e);
+      await ctx.audit(req, 'granted', `revision=${batch.revision} secrets=${allowed.length}${recipient ? ' e2e' : ''}`);
+      const json = allowed.length === batch.secrets.length ? batch.json : JSON.stringify({ app: a, env, revision: batch.revision, secrets: allowed });
+      if (recipient) {
+        const plaintext = Buffer.from(json, 'utf8');
+        try {
+          return reply.type(E2E_CONTENT_TYPE).header('vary', E2E_HEADER).send(await ageEncrypt([recipient], plaintext));
+        } finally {
+          plaintext.fill(0);
+        }
+      }
       reply.type('application/json; charset=utf-8');
-      if (allowed.length === batch.secrets.length) return reply.send(batch.json);
-      return reply.send(JSON.stringify({ app: a, env, revision: batch.revision, secrets: allowed }));
+      return reply.send(json);
     },
   });
 
