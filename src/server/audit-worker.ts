@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WardError } from '../errors.ts';
+import { assertAuditInput } from '../store/audit-chain.ts';
 import type { AuditInput } from '../store/types.ts';
 import type { AuditSink } from './audit.ts';
 
@@ -48,7 +49,7 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
   });
   let nextId = 1;
   let queue: Pending[] = [];
-  /** The queued records, each the JSON array of {@link entryRow}, comma-separated. */
+  /** The queued records, each its {@link entryRow} text, one per line. */
   let rows = '';
   let queued = 0;
   let closed = false;
@@ -86,8 +87,9 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
   // One batch in flight at a time, and a batch goes when it is full or its oldest record has
   // waited BATCH_WAIT_MS: a commit costs ~100 µs of CPU whatever its size (fsync, WAL frames), so
   // batches of 20-50 cost ~12 µs per record against ~40 µs for batches of a few. Records that
-  // arrive while the worker commits go together in the next message. Entries travel as one JSON
-  // string of arrays (no keys), far cheaper to post than a structured clone of many small objects.
+  // arrive while the worker commits go together in the next message. Entries travel as one string,
+  // an entryRow JSON text per line: far cheaper to post than a structured clone of many small
+  // objects, and the worker hashes and binds it without rebuilding entries (audit-worker-thread.ts).
   let timer: NodeJS.Timeout | null = null;
   let due = false;
   const send = () => {
@@ -96,13 +98,13 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
     timer = null;
     due = false;
     const batch = queue;
-    const entries = `[${rows}]`;
+    const text = rows;
     queue = [];
     rows = '';
     queued = 0;
     const id = nextId++;
     inFlight.set(id, batch);
-    worker.postMessage({ id, entries });
+    worker.postMessage({ id, rows: text });
   };
   const arm = () => {
     timer ??= setTimeout(() => {
@@ -117,10 +119,17 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
       if (dead) return Promise.reject(dead);
       if (closed) return Promise.reject(new WardError('ERR_STORE_UNAVAILABLE', 'the audit worker is closed'));
       let encoded = '';
-      for (const e of entries) encoded += (encoded === '' ? '' : ',') + entryRow(e);
+      try {
+        for (const e of entries) {
+          assertAuditInput(e);
+          encoded += (encoded === '' ? '' : '\n') + entryRow(e);
+        }
+      } catch (e) {
+        return Promise.reject(e);
+      }
       return new Promise((resolve, reject) => {
         queue.push({ count: entries.length, resolve, reject });
-        rows += (rows === '' ? '' : ',') + encoded;
+        rows += (rows === '' ? '' : '\n') + encoded;
         queued += entries.length;
         arm();
         if (queued >= FULL_BATCH) send();
@@ -141,14 +150,18 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
   };
 }
 
-/** An entry as the worker thread reads it: the JSON array of its fields in {@link rowEntry}'s order. */
+/** An entry's columns as the worker thread binds them: time, identity, serial, source, operation, path, outcome, detail. */
+export type AuditRow = [number, string, string, string, string, string, string, string | null];
+
+/** An entry as it crosses to the worker thread: the JSON text of its {@link AuditRow} (never a raw newline). */
 export function entryRow(e: AuditInput): string {
   return JSON.stringify([e.time, e.identity, e.serial, e.source, e.operation, e.path, e.outcome, e.detail ?? null]);
 }
 
-/** The inverse of {@link entryRow} (on the worker thread). */
-export function rowEntry(r: [number, string, string, string, string, string, string, string | null]): AuditInput {
-  const entry: AuditInput = { time: r[0], identity: r[1], serial: r[2], source: r[3], operation: r[4], path: r[5], outcome: r[6] };
-  if (r[7] !== null) entry.detail = r[7];
-  return entry;
+/**
+ * canonicalAuditRecord(seq, entry) (audit-chain.ts) from the entry's {@link entryRow} text: the
+ * same JSON array with the seq in front, so the worker hashes the text it received.
+ */
+export function rowCanonical(seq: number, row: string): string {
+  return `[${seq},${row.slice(1)}`;
 }

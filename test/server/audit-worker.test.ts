@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readAllAudit, verifyAuditChain } from '../../src/store/audit-chain.ts';
+import { DatabaseSync } from 'node:sqlite';
+import { isWardError } from '../../src/errors.ts';
+import { canonicalAuditRecord, readAllAudit, verifyAuditChain } from '../../src/store/audit-chain.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { AuditInput } from '../../src/store/types.ts';
-import { entryRow, rowEntry, startAuditWorker } from '../../src/server/audit-worker.ts';
+import { entryRow, rowCanonical, startAuditWorker } from '../../src/server/audit-worker.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ward-audit-worker-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -31,8 +33,14 @@ const entry = (i: number): AuditInput => {
   return e;
 };
 
-test('entryRow and rowEntry round-trip an entry, detail absent or present', () => {
-  for (const i of [0, 1, 3, 4]) assert.deepEqual(rowEntry(JSON.parse(entryRow(entry(i))) as Parameters<typeof rowEntry>[0]), entry(i));
+test('the worker hashes the canonical text of the chain: rowCanonical of an entryRow, one line per row', () => {
+  for (const i of [0, 1, 3, 4]) {
+    const row = entryRow(entry(i));
+    assert.equal(rowCanonical(1000 + i, row), canonicalAuditRecord(1000 + i, entry(i)));
+    assert.ok(!row.includes('\n'));
+  }
+  // a newline inside a field is escaped in the row text, so rows can travel one per line
+  assert.ok(!entryRow({ ...entry(1), path: 'a\nb' }).includes('\n'));
 });
 
 test('records appended through the worker are stored as given, chained, with the seqs answered', async () => {
@@ -56,6 +64,8 @@ test('records appended through the worker are stored as given, chained, with the
     // seqs follow the order of the calls
     for (const c of calls) expected.push(...c.entries);
   }
+  // an entry the chain cannot encode is refused before it reaches the worker
+  await assert.rejects(worker.appendAudit([{ ...entry(1), time: 1.5 }]), TypeError);
   await worker.close();
 
   assert.deepEqual(answered, expected.map((_, i) => i + 1));
@@ -67,5 +77,27 @@ test('records appended through the worker are stored as given, chained, with the
     records.map(({ seq: _s, prevHash: _p, hash: _h, ...rest }) => rest),
     expected,
   );
+  await store.close();
+});
+
+test('an append that fails rejects its callers with ERR_STORE_UNAVAILABLE; the next batch is appended', async () => {
+  const path = join(dir, 'failing.db');
+  await (await openSqliteStore(path)).close();
+  const worker = await startAuditWorker(path);
+  assert.deepEqual(await worker.appendAudit([entry(1)]), [{ seq: 1 }]);
+  // the table disappears under the worker (renamed by another connection), then comes back
+  const other = new DatabaseSync(path);
+  other.exec('ALTER TABLE audit RENAME TO audit_away');
+  await assert.rejects(worker.appendAudit([entry(2)]), (e: unknown) => isWardError(e) && e.code === 'ERR_STORE_UNAVAILABLE');
+  other.exec('ALTER TABLE audit_away RENAME TO audit');
+  other.close();
+  assert.deepEqual(await worker.appendAudit([entry(3), entry(4)]), [{ seq: 2 }, { seq: 3 }]);
+  await worker.close();
+
+  const store = await openSqliteStore(path);
+  const records = [];
+  for await (const r of readAllAudit(store)) records.push(r);
+  assert.equal((await verifyAuditChain(records)).ok, true);
+  assert.deepEqual(records.map((r) => r.time), [entry(1).time, entry(3).time, entry(4).time]);
   await store.close();
 });
