@@ -344,7 +344,41 @@ export function findConfig(start = process.cwd(), env: NodeJS.ProcessEnv = proce
 }
 
 /** The commented ward.toml `ward init` writes (parses to the defaults apart from trust_domain). */
-export function renderConfig(options: { trustDomain: string; listen?: string; clientServer?: string }): string {
+/** The `[keys]` section `ward init` writes (docs/keys.md). */
+export type RenderKeys =
+  | { provider: 'file' | 'passphrase' | 'shamir' }
+  | { provider: 'pkcs11'; module: string; token: string; label: string; pinFile: string | undefined };
+
+function renderKeys(keys: RenderKeys): string {
+  const q = (s: string) => JSON.stringify(s);
+  switch (keys.provider) {
+    case 'file':
+      return `# The master key wrapping every key encryption key: 32 random bytes, mode 0600. Back it up apart
+# from the database; without it the stored secrets cannot be decrypted.
+provider = "file"
+path = ${q(DEFAULTS.masterKey)}`;
+    case 'passphrase':
+      return `# The master key, sealed under scrypt from a passphrase (docs/keys.md). The server starts sealed:
+# unseal it with ward operator unseal, or ward server --unseal-file FILE. Back the file up; without
+# it and the passphrase the stored secrets cannot be decrypted.
+provider = "passphrase"
+path = ${q(DEFAULTS.sealedKey)}`;
+    case 'shamir':
+      return `# The master key, sealed under a key split into shares (docs/keys.md). The server starts sealed:
+# enough operators each run ward operator unseal with their share. Back the file up.
+provider = "shamir"
+path = ${q(DEFAULTS.sealedKey)}`;
+    case 'pkcs11':
+      return `# The master key is a non-extractable AES-256 key inside a PKCS#11 token (docs/keys.md).
+provider = "pkcs11"
+module = ${q(keys.module)}
+token = ${q(keys.token)}
+label = ${q(keys.label)}
+${keys.pinFile === undefined ? `# the user PIN comes from $WARD_PKCS11_PIN; or set pin_file = "FILE" (mode 0600)` : `pin_file = ${q(keys.pinFile)}`}`;
+  }
+}
+
+export function renderConfig(options: { trustDomain: string; listen?: string; clientServer?: string; keys?: RenderKeys }): string {
   const listen = options.listen ?? DEFAULTS.listen;
   const clientServer = options.clientServer ?? DEFAULTS.clientServer;
   const q = (s: string) => JSON.stringify(s);
@@ -385,10 +419,7 @@ driver = "sqlite"
 path = ${q(DEFAULTS.sqlitePath)}
 
 [keys]
-# The master key (KEK) wrapping every data key: 32 random bytes, mode 0600. Back it up apart
-# from the database; without it the stored secrets cannot be decrypted.
-provider = "file"
-path = ${q(DEFAULTS.masterKey)}
+${renderKeys(options.keys ?? { provider: 'file' })}
 
 # Audit: every access, granted or denied, is recorded in the store's append-only, hash-chained
 # audit log (ward audit tail, ward audit verify); a read fails if its record cannot be written.

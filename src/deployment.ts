@@ -3,7 +3,10 @@
  *
  *   DIR/                 0700
  *     ward.toml          the configuration (src/config.ts), paths relative to DIR
- *     master.key         0600  32 random bytes: the master key of the `file` key provider
+ *     master.key         0600  32 random bytes: the master key of the `file` key provider (default)
+ *     master.sealed      0600  instead, with --passphrase or --shares: the sealed master key
+ *                              (`passphrase`, `shamir`; docs/keys.md); with `pkcs11` the key is
+ *                              made in the token and nothing is written here
  *     ca/ca.crt          the deployment CA (ECDSA P-256, name-constrained to the trust domain)
  *     ca/ca.key          0600  its private key
  *     server/server.crt  the server certificate (serverAuth; DNS/IP names from --san)
@@ -22,6 +25,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { CONFIG_FILE, DEFAULTS, loadConfig, renderConfig, type WardConfig } from './config.ts';
 import { WardError } from './errors.ts';
 import { createFileKey } from './keys/file.ts';
+import type { RenderKeys } from './config.ts';
 import {
   caTrustDomain as caTrustDomainOf, createCA, generateKeyPair, issueCertificate, loadCA, parseCertificate, parsePrivateKey, writeFileAtomic, writeIdentityDir,
   type CertificateAuthority,
@@ -42,7 +46,18 @@ export interface InitOptions {
   trustDomain?: string;
   /** Extra host names or IP addresses for the server certificate, added to {@link DEFAULT_SANS}. */
   sans?: string[];
+  /** The master key provider; default `file`. */
+  keys?: InitKeys;
 }
+
+/** How `ward init` makes the master key (docs/keys.md). */
+export type InitKeys =
+  | { provider: 'file' }
+  /** `passphrase` is zeroed by the caller; `scryptLogN` below 17 only for tests. */
+  | { provider: 'passphrase'; passphrase: Buffer; scryptLogN?: number }
+  | { provider: 'shamir'; shares: number; threshold: number }
+  /** `pinFile` undefined: the PIN is in $WARD_PKCS11_PIN (for init and for the server). */
+  | { provider: 'pkcs11'; module: string; token: string; label?: string; pinFile?: string };
 
 export interface InitResult {
   /** Absolute path of the new deployment. */
@@ -53,6 +68,10 @@ export interface InitResult {
   adminSpiffeId: string;
   dnsNames: string[];
   ips: string[];
+  /** The master key provider written to ward.toml. */
+  keyProvider: InitKeys['provider'];
+  /** `shamir`: the unseal shares, shown once and stored nowhere. */
+  shares?: string[];
 }
 
 /**
@@ -122,8 +141,11 @@ export async function initDeployment(options: InitOptions): Promise<InitResult> 
     ca, role: 'admin', name: INIT_ADMIN_NAME, publicKey: adminKey.publicKeyPem, ttl: INIT_CERT_TTL_MS,
   });
 
+  const keys = options.keys ?? { provider: 'file' };
+  if (keys.provider === 'shamir') initShamirArgs(keys.shares, keys.threshold);
   const parent = dirname(dir);
   let tmp: string;
+  let shares: string[] | undefined;
   try {
     mkdirSync(parent, { recursive: true });
     tmp = mkdtempSync(join(parent, `.${basename(dir)}.init-`));
@@ -137,8 +159,9 @@ export async function initDeployment(options: InitOptions): Promise<InitResult> 
     writeFileAtomic(join(tmp, 'server', 'server.crt'), server.certPem, 0o644);
     writeFileAtomic(join(tmp, 'server', 'server.key'), serverKey.privateKeyPem, 0o600);
     writeIdentityDir(join(tmp, 'admin'), { keyPem: adminKey.privateKeyPem, certPem: admin.certPem, caPem: ca.certPem });
-    createFileKey(join(tmp, DEFAULTS.masterKey));
-    writeFileAtomic(join(tmp, CONFIG_FILE), renderConfig({ trustDomain }), 0o644);
+    const made = await createMasterKey(tmp, keys);
+    shares = made.shares;
+    writeFileAtomic(join(tmp, CONFIG_FILE), renderConfig({ trustDomain, keys: made.render }), 0o644);
     for (const sub of ['ca', 'server', 'admin', 'data', '.']) fsyncDir(join(tmp, sub));
     // An empty DIR is replaced (rename(2) allows it); a non-empty one was refused above. Between
     // that check and here another process may have created DIR: rename then fails, nothing lost.
@@ -162,7 +185,42 @@ export async function initDeployment(options: InitOptions): Promise<InitResult> 
     adminSpiffeId: admin.spiffeId!,
     dnsNames,
     ips,
+    keyProvider: keys.provider,
+    ...(shares ? { shares } : {}),
   };
+}
+
+/** @throws WardError ERR_USAGE unless 2 <= threshold <= shares <= 255 */
+function initShamirArgs(shares: number, threshold: number): void {
+  if (!Number.isInteger(threshold) || !Number.isInteger(shares) || threshold < 2 || shares < threshold || shares > 255) {
+    throw new WardError('ERR_USAGE', `need 2 <= --threshold <= --shares <= 255, not ${threshold} of ${shares}`, { hint: 'e.g. --shares 5 --threshold 3' });
+  }
+}
+
+/** Makes the master key of `keys` in the deployment being built at `tmp`; returns its [keys] section. */
+async function createMasterKey(tmp: string, keys: InitKeys): Promise<{ render: RenderKeys; shares?: string[] }> {
+  const { initPassphrase, initShamir, writeSealedKey, generatePkcs11Key, readPkcs11Pin } = await import('./keys/index.ts');
+  switch (keys.provider) {
+    case 'file':
+      createFileKey(join(tmp, DEFAULTS.masterKey));
+      return { render: { provider: 'file' } };
+    case 'passphrase': {
+      const { sealedKey } = await initPassphrase({ passphrase: keys.passphrase, ...(keys.scryptLogN === undefined ? {} : { scryptLogN: keys.scryptLogN }) });
+      writeSealedKey(join(tmp, DEFAULTS.sealedKey), sealedKey);
+      return { render: { provider: 'passphrase' } };
+    }
+    case 'shamir': {
+      const { sealedKey, shares } = initShamir({ shares: keys.shares, threshold: keys.threshold });
+      writeSealedKey(join(tmp, DEFAULTS.sealedKey), sealedKey);
+      return { render: { provider: 'shamir' }, shares };
+    }
+    case 'pkcs11': {
+      const label = keys.label ?? DEFAULTS.pkcs11Label;
+      const pinFile = keys.pinFile === undefined ? undefined : resolve(keys.pinFile);
+      generatePkcs11Key({ module: keys.module, token: keys.token, label, pin: () => readPkcs11Pin(pinFile) });
+      return { render: { provider: 'pkcs11', module: keys.module, token: keys.token, label, pinFile } };
+    }
+  }
 }
 
 /** A deployment's configuration with its certificates and keys read and cross-checked. */

@@ -10,7 +10,8 @@ import Fastify, { LogController, type FastifyContextConfig, type FastifyInstance
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { constants as cryptoConstants } from 'node:crypto';
 import type { CertificateAuthority } from '../pki/ca.ts';
-import type { KeyWrapper } from '../crypto/envelope.ts';
+import { KeyHierarchy } from '../keys/hierarchy.ts';
+import type { KeyProvider } from '../keys/provider.ts';
 import { WardError, isWardError, type WardErrorCode } from '../errors.ts';
 import type { AuditInput, Store } from '../store/types.ts';
 import { createAuditor, type Auditor, type AuditSink } from './audit.ts';
@@ -19,13 +20,14 @@ import { createEnvCache, type EnvCache } from './env-cache.ts';
 import { connectionIdentity, identityPlugin, sourceAddress } from './identity.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { errorBody } from './schemas.ts';
-import { createVault, type Vault } from './vault.ts';
+import { createVault, creatingKeks, storeKekStorage, type Vault } from './vault.ts';
 import { secretRoutes } from './routes/secrets.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { metaRoutes } from './routes/meta.ts';
 import { watchRoutes } from './routes/watch.ts';
 import { lifecycleRoutes } from './routes/lifecycle.ts';
 import { recipientRoutes } from './routes/recipients.ts';
+import { keyRoutes } from './routes/keys.ts';
 import { buildOpenApi, collectRoute, type RouteSchema } from './openapi.ts';
 import { readFileSync } from 'node:fs';
 
@@ -33,7 +35,10 @@ export interface ServerOptions {
   store: Store;
   /** Where audit records go; default `store`. main.ts passes a worker-thread appender for SQLite (audit-worker.ts). */
   auditStore?: AuditSink;
-  keys: KeyWrapper;
+  /** The master key provider; while it is sealed only the routes marked `whileSealed` are served. */
+  keys: KeyProvider;
+  /** How long an unwrapped KEK is trusted from memory (KeyHierarchy cacheMs). Default 60 s. */
+  kekCacheMs?: number;
   /** PEM: the server's certificate and key, and the deployment CA that client certificates chain to. */
   tls: { cert: string; key: string; ca: string };
   trustDomain: string;
@@ -65,6 +70,10 @@ export interface ServerOptions {
 export interface ServerContext {
   store: Store;
   vault: Vault;
+  keys: KeyProvider;
+  hierarchy: KeyHierarchy;
+  /** Seals the master key and drops every key and decrypted value held in memory at once. */
+  seal(): void;
   auditor: Auditor;
   envCache: EnvCache;
   metrics: Metrics;
@@ -90,6 +99,8 @@ export interface RouteAudit {
   op: Operation | null;
   /** The resource path to authorize and audit, from the validated request. */
   resource: (req: FastifyRequest) => string;
+  /** Served while the master key is sealed (status, unseal, seal). */
+  whileSealed?: boolean;
 }
 
 declare module 'fastify' {
@@ -199,7 +210,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
   app.addSchema(errorBody);
 
-  const vault = createVault(opts.keys);
+  const kekCacheMs = opts.kekCacheMs ?? 60_000;
+  const hierarchy = new KeyHierarchy(opts.keys, storeKekStorage(opts.store), { cacheMs: kekCacheMs });
+  const vault = createVault(hierarchy, { reload: (ref) => opts.store.getSecret(ref, ref.version) });
   const auditor = createAuditor(opts.auditStore ?? opts.store, { onError: (e) => app.log.error({ err: e }, 'audit append failed') });
   const envCache = revisionChecked(createEnvCache({ ttlMs: opts.envCacheTtlMs ?? 2000, now }), opts.sharedStore ? opts.store : undefined);
   const metrics = createMetrics({ auditQueueDepth: auditor.depth, dataKeyCache: vault.cacheSize, envCache: envCache.size });
@@ -219,8 +232,15 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   let authorizer = buildAuthorizer(parsePolicies(await opts.store.listPolicies()), opts.sources);
 
   const ctx: ServerContext = {
-    store: opts.store,
+    store: creatingKeks(opts.store, hierarchy),
     vault,
+    keys: opts.keys,
+    hierarchy,
+    seal() {
+      hierarchy.seal();
+      vault.clear();
+      envCache.clear();
+    },
     auditor,
     envCache,
     metrics,
@@ -287,6 +307,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   let openapi: string | undefined;
   const openapiText = () => (openapi ??= `${JSON.stringify(buildOpenApi(routes, packageVersion()), null, 2)}\n`);
 
+  // A sealed master key: nothing but the status and unseal routes (health is another listener).
+  app.addHook('preHandler', (req, _reply, done) => {
+    if (!opts.keys.sealed || routeConfig(req).ward?.whileSealed) return done();
+    done(new WardError('ERR_KEY_SEALED', 'the server is sealed: unseal it with ward operator unseal'));
+  });
   await app.register(async (protectedApi) => {
     protectedApi.addHook('preHandler', (req, _reply, done) => {
       const route = routeConfig(req).ward;
@@ -305,6 +330,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     await protectedApi.register(watchRoutes, { prefix: '/v1' });
     await protectedApi.register(recipientRoutes, { prefix: '/v1', keys: opts.keys });
     await protectedApi.register(lifecycleRoutes, { prefix: '/v1', ...(opts.workloadTtlMs === undefined ? {} : { workloadTtlMs: opts.workloadTtlMs }) });
+    await protectedApi.register(keyRoutes, { prefix: '/v1', destroyGraceMs: opts.sharedStore ? kekCacheMs : 0 });
   });
 
   // Drain: long-polls answer now; requests in flight finish (with their audit records) before

@@ -1,6 +1,8 @@
 /**
- * Running the server: opens the store and the master key named by ward.toml, loads the TLS
- * material, builds the app (app.ts) and listens — the only place that does. Also the health
+ * Running the server: opens the store and the master key provider named by ward.toml ([keys],
+ * src/keys/index.ts), unseals it with the secrets given at start if any, loads the TLS material,
+ * builds the app (app.ts) and listens — the only place that does. A sealed server listens too but
+ * answers only the status and unseal routes, and the health listener reports it not ready. Also the health
  * listener and the graceful drain on SIGTERM/SIGINT: stop accepting, let in-flight requests finish
  * (their audit records included), close the store, drop the master key.
  *
@@ -13,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { parseListen, type ListenAddress, type WardConfig } from '../config.ts';
 import { WardError } from '../errors.ts';
-import { openFileKeyProvider } from '../keys/file.ts';
+import { openKeyProvider } from '../keys/index.ts';
 import type { KeyProvider } from '../keys/provider.ts';
 import { loadCA, type CertificateAuthority } from '../pki/ca.ts';
 import { identityFromCertificate } from '../pki/identity.ts';
@@ -33,6 +35,11 @@ export interface StartOverrides {
   healthListen?: string;
   env?: NodeJS.ProcessEnv;
   logLevel?: string;
+  /**
+   * Unseals a `passphrase` or `shamir` master key at start: the passphrase, or shares (one each).
+   * Zeroed once used. A wrong one fails the start; too few shares leave the server sealed.
+   */
+  unseal?: Buffer[];
 }
 
 export interface RunningServer {
@@ -42,6 +49,8 @@ export interface RunningServer {
   healthAddress: ListenAddress | undefined;
   /** The enrolment listener (docs/enrol.md), when `[server] enroll_listen` is set. */
   enrollAddress: ListenAddress | undefined;
+  /** The master key provider (sealed until unsealed over the API when started without secrets). */
+  keys: KeyProvider;
   /** Re-reads the TLS files now (they are also watched); true when a rotated set was applied. */
   reloadTls(): boolean;
   /** Graceful drain; safe to call more than once. */
@@ -138,7 +147,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
     // no admin identity next to this deployment: nothing to record
   }
 
-  const keys: KeyProvider = openFileKeyProvider(config.keys.path);
+  const keys: KeyProvider = openKeyProvider(config.keys, { env: overrides.env ?? process.env });
   let store: Store | undefined;
   let auditWorker: AuditAppender | undefined;
   let app: FastifyInstance | undefined;
@@ -146,6 +155,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
   let tlsWatcher: TlsWatcher | undefined;
   let health: Server | undefined;
   try {
+    await unsealAtStart(keys, overrides.unseal ?? []);
     // WARD_DATABASE_URL (containers, replicas) wins over ward.toml's [storage]
     const storage = resolveStoreConfig(config.storage, overrides.env ?? process.env);
     store = await openStore(storage);
@@ -203,7 +213,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
       health = createHealthServer({
         registry: app.ward.metrics.registry,
         ready: async () => {
-          if (draining) return false;
+          if (draining || keys.sealed) return false;
           await readyStore.listPolicies();
           return true;
         },
@@ -227,6 +237,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
       address: listenAddress(running.server),
       healthAddress: healthServer ? listenAddress(healthServer) : undefined,
       enrollAddress: openedEnroll ? listenAddress(openedEnroll.server) : undefined,
+      keys,
       reloadTls: () => watcher.check(),
       close() {
         closing ??= (async () => {
@@ -253,6 +264,21 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
     await store?.close().catch(() => undefined);
     keys.close();
     throw e;
+  }
+}
+
+/** Submits the secrets given at start (zeroing each); a wrong one is an error, too few leave it sealed. */
+async function unsealAtStart(keys: KeyProvider, secrets: Buffer[]): Promise<void> {
+  try {
+    if (secrets.length > 0 && keys.kind !== 'passphrase' && keys.kind !== 'shamir') {
+      throw new WardError('ERR_USAGE', `the ${keys.kind} key provider is not unsealed with a passphrase or shares`, { hint: 'drop --unseal-file' });
+    }
+    for (const secret of secrets) {
+      if (!keys.sealed) break;
+      await keys.unseal(secret);
+    }
+  } finally {
+    for (const secret of secrets) secret.fill(0);
   }
 }
 

@@ -2,8 +2,10 @@
  * Secret values at rest (docs/formats.md, "Secret values at rest").
  *
  * Each version is sealed by envelope encryption (src/crypto/envelope.ts) under a fresh data key
- * wrapped by the master key. Format version 1: the plaintext is the value's bytes as given; the
- * associated data is
+ * wrapped by the key encryption key (KEK) of its APP/ENV, which the master key wraps
+ * (src/keys/hierarchy.ts, docs/keys.md). Data keys wrapped directly by the master key (written
+ * before KEKs existed) still open. Format version 1: the plaintext is the value's bytes as given;
+ * the associated data is
  *
  *   "ward/secret/v1" ‖ u16be(len app) ‖ app ‖ u16be(len env) ‖ env ‖ u16be(len name) ‖ name
  *                    ‖ u32be(version) ‖ u16be(format)
@@ -12,17 +14,24 @@
  * encoding is injective, so a ciphertext (or wrapped key) copied to another row — another path,
  * version or format — fails authentication (ERR_CRYPTO_AUTH) instead of yielding another value.
  *
- * Unwrapping a data key costs an AES-GCM operation under the master key plus key set-up; a batch
- * read of 20 secrets does 20 of them. Unwrapped data keys are therefore kept as KeyObjects in a
- * bounded LRU keyed by (master key id, wrapped key, associated data). Trade-off: a data key stays
- * in memory after use (until evicted or the server stops) instead of being zeroed at once. The
- * master key, which opens every data key, is in the same process memory for the server's whole
- * life, so an attacker able to read that memory gains nothing new; the cache never holds
- * plaintext values and is dropped on {@link Vault.close}.
+ * Unwrapping a data key costs an AES-GCM operation under the KEK plus key set-up; a batch read of
+ * 20 secrets does 20 of them. Unwrapped data keys are therefore kept as KeyObjects in a bounded
+ * LRU keyed by (key id, wrapped key, associated data). Trade-off: a data key stays in memory after
+ * use (until evicted, {@link Vault.clear}, or the server stops) instead of being zeroed at once.
+ * The master key, which opens every data key, is in the same process memory while the server is
+ * unsealed, so an attacker able to read that memory gains nothing new; the cache never holds
+ * plaintext values and is dropped when the server is sealed, when a KEK is destroyed, and on
+ * {@link Vault.close}.
+ *
+ * Key rotation re-wraps a row's data key while reads go on: a read that fetched the row before the
+ * re-wrap and unwraps after the old KEK version was destroyed gets ERR_KEY_DESTROYED; with
+ * `reload` the vault reads the row again and, when its key id changed, opens that instead.
  */
 import { keyObject, openAesGcm } from '../crypto/aead.ts';
 import { sealEnvelope, type KeyWrapper } from '../crypto/envelope.ts';
-import { WardError } from '../errors.ts';
+import { isWardError, WardError } from '../errors.ts';
+import type { KekRecord, KekStorage } from '../keys/hierarchy.ts';
+import type { Store } from '../store/types.ts';
 
 export const SECRET_FORMAT = 1;
 const LABEL = Buffer.from('ward/secret/v1');
@@ -65,21 +74,75 @@ export interface SealedValue {
 
 type DataKey = ReturnType<typeof keyObject>;
 
+/** What the vault wraps data keys with: a KeyHierarchy (per APP/ENV KEKs), or one wrapper for every scope. */
+export interface ScopedKeys {
+  forScope(scope: { app: string; env: string }): Promise<KeyWrapper>;
+  unwrap(wrapped: Buffer, aad: Buffer, keyId: string): Promise<Buffer>;
+}
+
+export interface VaultOptions {
+  cacheEntries?: number;
+  /** Reads a row again (see the top of this file); null when it is gone. */
+  reload?: (ref: Omit<ValueRef, 'format'>) => Promise<SealedValue | null>;
+}
+
 export interface Vault {
   seal(ref: Omit<ValueRef, 'format'>, plaintext: Buffer): Promise<SealedValue>;
   /**
    * @throws WardError ERR_CRYPTO_AUTH when the row was tampered with or moved, ERR_CRYPTO_FORMAT
-   *   for an unknown format or a destroyed version
+   *   for an unknown format or a destroyed version, ERR_KEY_DESTROYED when its KEK was destroyed,
+   *   ERR_KEY_SEALED while the master key is sealed
    */
   open(ref: Omit<ValueRef, 'format'>, sealed: SealedValue): Promise<Buffer>;
   /** Unwrapped data keys held now (metrics, tests). */
   cacheSize(): number;
+  /** Drops every unwrapped data key (seal, KEK destruction). */
+  clear(): void;
   close(): void;
 }
 
-export function createVault(wrapper: KeyWrapper, options: { cacheEntries?: number } = {}): Vault {
+/** The KEK table of the store as the hierarchy's KekStorage. */
+export function storeKekStorage(store: Store): KekStorage {
+  const record = (r: KekRecord | null) => r ?? undefined;
+  return {
+    latest: async (scope) => record(await store.latestKek(scope.app, scope.env)),
+    get: async (scope, version) => record(await store.getKek(scope.app, scope.env, version)),
+    insert: (r) => store.insertKek({ app: r.app, env: r.env, version: r.version, masterKeyId: r.masterKeyId, wrapped: r.wrapped, createdAt: r.createdAt }),
+    tombstone: async (scope, version) => {
+      await store.tombstoneKek(scope.app, scope.env, version);
+    },
+  };
+}
+
+/**
+ * The store with putSecret preceded by making sure APP/ENV has a current KEK: putSecret calls
+ * `seal` inside its write transaction, where creating the scope's first KEK (a store write) would
+ * wait for that very transaction (SQLite's one writer) until the seal timeout.
+ */
+export function creatingKeks(store: Store, keys: { currentVersion(scope: { app: string; env: string }): Promise<number> }): Store {
+  const putSecret: Store['putSecret'] = async (ref, seal) => {
+    await keys.currentVersion({ app: ref.app, env: ref.env });
+    return store.putSecret(ref, seal);
+  };
+  // methods bound once: this sits on the hot read path
+  const bound = new Map<string | symbol, unknown>([['putSecret', putSecret]]);
+  return new Proxy(store, {
+    get(target, prop) {
+      const hit = bound.get(prop);
+      if (hit !== undefined) return hit;
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      const fn = (value as (...a: unknown[]) => unknown).bind(target);
+      bound.set(prop, fn);
+      return fn;
+    },
+  });
+}
+
+export function createVault(keys: ScopedKeys | KeyWrapper, options: VaultOptions = {}): Vault {
   const max = options.cacheEntries ?? 10_000;
   const cache = new Map<string, DataKey>();
+  const scoped: ScopedKeys = 'forScope' in keys ? keys : { forScope: async () => keys, unwrap: (w, aad, id) => keys.unwrap(w, aad, id) };
 
   const dataKey = async (sealed: SealedValue, aad: Buffer): Promise<DataKey> => {
     const id = `${sealed.keyId}\0${sealed.wrappedKey.toString('base64')}\0${aad.toString('base64')}`;
@@ -90,7 +153,7 @@ export function createVault(wrapper: KeyWrapper, options: { cacheEntries?: numbe
       cache.set(id, hit);
       return hit;
     }
-    const raw = await wrapper.unwrap(sealed.wrappedKey, aad, sealed.keyId);
+    const raw = await scoped.unwrap(sealed.wrappedKey, aad, sealed.keyId);
     let key: DataKey;
     try {
       key = keyObject(raw);
@@ -104,20 +167,36 @@ export function createVault(wrapper: KeyWrapper, options: { cacheEntries?: numbe
     return key;
   };
 
+  const openWith = async (ref: Omit<ValueRef, 'format'>, sealed: SealedValue): Promise<Buffer> => {
+    if (sealed.format !== SECRET_FORMAT) throw new WardError('ERR_CRYPTO_FORMAT', `unknown secret value format ${sealed.format}`);
+    if (sealed.ciphertext.length === 0 || sealed.wrappedKey.length === 0) {
+      throw new WardError('ERR_CRYPTO_FORMAT', 'this version was destroyed');
+    }
+    const aad = secretAad({ ...ref, format: sealed.format });
+    return openAesGcm(await dataKey(sealed, aad), sealed.ciphertext, aad);
+  };
+
   return {
     async seal(ref, plaintext) {
+      const wrapper = await scoped.forScope({ app: ref.app, env: ref.env });
       const envelope = await sealEnvelope(wrapper, plaintext, secretAad({ ...ref, format: SECRET_FORMAT }));
       return { ...envelope, format: SECRET_FORMAT };
     },
     async open(ref, sealed) {
-      if (sealed.format !== SECRET_FORMAT) throw new WardError('ERR_CRYPTO_FORMAT', `unknown secret value format ${sealed.format}`);
-      if (sealed.ciphertext.length === 0 || sealed.wrappedKey.length === 0) {
-        throw new WardError('ERR_CRYPTO_FORMAT', 'this version was destroyed');
+      try {
+        return await openWith(ref, sealed);
+      } catch (e) {
+        if (!options.reload || !isWardError(e) || e.code !== 'ERR_KEY_DESTROYED') throw e;
+        // re-wrapped by a rotation after this row was read: the stored row has the new key id
+        const again = await options.reload(ref);
+        if (!again || again.keyId === sealed.keyId) throw e;
+        return openWith(ref, again);
       }
-      const aad = secretAad({ ...ref, format: sealed.format });
-      return openAesGcm(await dataKey(sealed, aad), sealed.ciphertext, aad);
     },
     cacheSize: () => cache.size,
+    clear() {
+      cache.clear();
+    },
     close() {
       cache.clear();
     },

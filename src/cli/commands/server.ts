@@ -9,6 +9,8 @@ export function register(program: Command): void {
     .option('--listen <addr>', 'API address HOST:PORT, [V6]:PORT or PORT (default: $WARD_LISTEN, else [server] listen)')
     .option('--health-listen <addr>', 'health/metrics address, "" to turn it off (default: $WARD_HEALTH_LISTEN, else [server] health_listen)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug (default warn: no per-request lines)')
+    .option('--unseal-file <file>', 'passphrase/shamir master key: unseal at start with the passphrase (first line) or the shares (one per line) in FILE')
+    .option('--unseal-fd <n>', 'as --unseal-file, from file descriptor N')
     .addHelpText('after', `
 Serves docs/api.md over TLS 1.3 with client certificates required. Every request is audited; a
 read is answered only after its audit record is on disk. SIGTERM or SIGINT drains: new
@@ -16,9 +18,14 @@ connections are refused, requests in flight finish, then the store is closed.
 
 Health listener: GET /healthz, /readyz, /metrics (Prometheus).
 
+With [keys] provider = "passphrase" or "shamir" the server starts sealed: it answers only the
+status and unseal routes (503 ERR_KEY_SEALED otherwise) and /readyz says not ready until
+ward operator unseal, or --unseal-file / --unseal-fd at start (a wrong passphrase or share fails
+the start; fewer shares than the threshold leave it sealed). See docs/keys.md.
+
 Example:
   ward server --config /srv/ward/ward.toml --listen 0.0.0.0:8443`)
-    .action(async (opts: { config?: string; listen?: string; healthListen?: string; logLevel?: string }) => {
+    .action(async (opts: { config?: string; listen?: string; healthListen?: string; logLevel?: string; unsealFile?: string; unsealFd?: string }) => {
       const [{ findConfig, loadConfig }, { startServer, drainOnSignals }, ui, { WardError }] = await Promise.all([
         import('../../config.ts'), import('../../server/main.ts'), import('../ui.ts'), import('../../errors.ts'),
       ]);
@@ -27,7 +34,12 @@ Example:
         throw new WardError('ERR_CONFIG', 'no ward.toml found', { hint: 'pass --config DIR/ward.toml, set WARD_CONFIG, or run ward init first' });
       }
       const config = loadConfig(path);
+      if (opts.unsealFile !== undefined && opts.unsealFd !== undefined) throw new WardError('ERR_USAGE', 'give --unseal-file or --unseal-fd, not both');
+      const unseal = opts.unsealFile === undefined && opts.unsealFd === undefined
+        ? []
+        : (await import('../operator/keys.ts')).unsealSecretsFrom({ file: opts.unsealFile, fd: opts.unsealFd }, config.keys.provider);
       const server = await startServer(config, {
+        unseal,
         ...(opts.listen === undefined ? {} : { listen: opts.listen }),
         ...(opts.healthListen === undefined ? {} : { healthListen: opts.healthListen }),
         ...(opts.logLevel === undefined ? {} : { logLevel: opts.logLevel }),
@@ -35,6 +47,7 @@ Example:
       const at = (a: { host: string; port: number }) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
       ui.info(`listening on https://${at(server.address)} (trust domain ${config.server.trustDomain})`);
       if (server.healthAddress) ui.info(`health on http://${at(server.healthAddress)}`);
+      if (server.keys.sealed) ui.warn(`the master key (${server.keys.kind}) is sealed: the server serves nothing until ward operator unseal`);
       drainOnSignals(server, (m) => ui.info(m));
       // Keep running until a signal drains the server.
       await new Promise<never>(() => undefined);
