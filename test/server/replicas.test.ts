@@ -13,7 +13,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +35,7 @@ let a: Replica;
 let b: Replica;
 const started: Replica[] = [];
 const clients: Client[] = [];
+const runs: ChildProcess[] = [];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -77,6 +78,7 @@ let appPath: string;
 function runWard(servers: Replica[], args: string[], extra: Record<string, string> = {}) {
   const env = cleanEnv({ WARD_IDENTITY: workload, WARD_SERVER: servers.map((r) => r.url).join(','), ...extra });
   const child = spawn(process.execPath, [BIN, 'run', ...args, '--', process.execPath, appPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  runs.push(child);
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -115,6 +117,14 @@ if (process.env.APP_HOLD) { process.on('SIGTERM', () => process.exit(0)); setInt
 });
 
 after(async () => {
+  // runs a failed test left behind: SIGTERM reaches a watched app through ward run
+  await Promise.all(runs.filter((c) => c.exitCode === null && c.signalCode === null).map(async (c) => {
+    const force = setTimeout(() => c.kill('SIGKILL'), 5000);
+    const exited = once(c, 'exit');
+    c.kill('SIGTERM');
+    await exited;
+    clearTimeout(force);
+  }));
   for (const c of clients) c.close();
   await Promise.all(started.map((r) => r.stop()));
   await cluster?.stop();
