@@ -124,6 +124,7 @@ export async function keyRoutes(app: FastifyInstance, opts: KeyRoutesOptions): P
       if (!limiter.take(req.caller?.serial ?? '-')) throw new WardError('ERR_API_RATE_LIMITED', 'too many unseal attempts; wait a minute');
       const body = req.body as { secret: string };
       const secret = Buffer.from(body.secret, 'base64');
+      const wasSealed = ctx.keys.sealed;
       let p: UnsealProgress;
       try {
         if (secret.length === 0 || secret.length > MAX_UNSEAL_SECRET_BYTES) throw new WardError('ERR_API_BAD_REQUEST', `the secret must be 1..${MAX_UNSEAL_SECRET_BYTES} bytes`);
@@ -132,7 +133,7 @@ export async function keyRoutes(app: FastifyInstance, opts: KeyRoutesOptions): P
         secret.fill(0);
       }
       await ctx.audit(req, 'granted', p.sealed ? `have=${p.have} need=${p.need}` : 'unsealed');
-      if (!p.sealed) req.log.warn('the master key was unsealed');
+      if (wasSealed && !p.sealed) req.log.warn('the master key was unsealed');
       return { ...p, provider: ctx.keys.kind };
     },
   });
