@@ -17,16 +17,16 @@ import { fileURLToPath } from 'node:url';
 import { WardError } from '../errors.ts';
 import { assertAuditInput } from '../store/audit-chain.ts';
 import type { AuditInput } from '../store/types.ts';
-import type { AuditSink } from './audit.ts';
+import type { AppendCallback, AuditSink } from './audit.ts';
 
 export interface AuditAppender extends AuditSink {
+  appendOne: NonNullable<AuditSink['appendOne']>;
   close(): Promise<void>;
 }
 
 interface Pending {
   count: number;
-  resolve: (records: { seq: number }[]) => void;
-  reject: (e: unknown) => void;
+  done: AppendCallback;
 }
 
 /** A batch's records get consecutive seqs (one transaction); the reply carries the first. */
@@ -58,9 +58,9 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
   let dead: WardError | null = null;
   const failAll = (e: WardError) => {
     dead ??= e;
-    for (const batch of inFlight.values()) for (const p of batch) p.reject(e);
+    for (const batch of inFlight.values()) for (const p of batch) p.done(e, 0);
     inFlight.clear();
-    for (const p of queue) p.reject(e);
+    for (const p of queue) p.done(e, 0);
     queue = [];
     rows = '';
     queued = 0;
@@ -72,12 +72,12 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
     send();
     if ('error' in m) {
       const err = new WardError('ERR_STORE_UNAVAILABLE', `audit append failed: ${m.error}`);
-      for (const p of batch) p.reject(err);
+      for (const p of batch) p.done(err, 0);
     } else {
       let seq = m.first;
       for (const p of batch) {
-        if (p.count === 1) p.resolve([{ seq: seq++ }]);
-        else p.resolve(Array.from({ length: p.count }, () => ({ seq: seq++ })));
+        p.done(null, seq);
+        seq += p.count;
       }
     }
   });
@@ -114,10 +114,19 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
     }, BATCH_WAIT_MS);
   };
 
+  /** Queues the entries' rows; `done` gets the first one's seq once they are committed. */
+  const enqueue = (encoded: string, count: number, done: AppendCallback) => {
+    if (dead) return done(dead, 0);
+    if (closed) return done(new WardError('ERR_STORE_UNAVAILABLE', 'the audit worker is closed'), 0);
+    queue.push({ count, done });
+    rows += (rows === '' ? '' : '\n') + encoded;
+    queued += count;
+    arm();
+    if (queued >= FULL_BATCH) send();
+  };
+
   return {
     appendAudit(entries) {
-      if (dead) return Promise.reject(dead);
-      if (closed) return Promise.reject(new WardError('ERR_STORE_UNAVAILABLE', 'the audit worker is closed'));
       let encoded = '';
       try {
         for (const e of entries) {
@@ -128,12 +137,16 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
         return Promise.reject(e);
       }
       return new Promise((resolve, reject) => {
-        queue.push({ count: entries.length, resolve, reject });
-        rows += (rows === '' ? '' : '\n') + encoded;
-        queued += entries.length;
-        arm();
-        if (queued >= FULL_BATCH) send();
+        enqueue(encoded, entries.length, (error, first) => {
+          if (error !== null) reject(error);
+          else resolve(entries.map((_, i) => ({ seq: first + i })));
+        });
       });
+    },
+    // The auditor's path: one record, no promise of its own (audit.ts).
+    appendOne(entry, done) {
+      assertAuditInput(entry);
+      enqueue(entryRow(entry), 1, done);
     },
     async close() {
       if (closed) return;

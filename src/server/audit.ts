@@ -13,9 +13,17 @@ import type { AuditInput } from '../store/types.ts';
 /** Operation name of reads of the audit log itself. */
 export const AUDIT_READ = 'audit.read';
 
+/** Called once a record is committed (`error` null, its seq) or could not be (`error` set). */
+export type AppendCallback = (error: unknown, seq: number) => void;
+
 /** Where records go: a Store, or the SQLite worker (audit-worker.ts). Answers each record's seq. */
 export interface AuditSink {
   appendAudit(entries: AuditInput[]): Promise<readonly { seq: number }[]>;
+  /**
+   * Optional: appends one record and reports through `done`, without a promise per call (the
+   * worker's hot path). @throws TypeError on an entry the chain cannot encode
+   */
+  appendOne?(entry: AuditInput, done: AppendCallback): void;
 }
 
 export interface Auditor {
@@ -35,35 +43,48 @@ export interface Auditor {
 }
 
 export function createAuditor(store: AuditSink, options: { onError?: (e: unknown) => void } = {}): Auditor {
-  const pending = new Set<Promise<unknown>>();
+  const appendOne: NonNullable<AuditSink['appendOne']> =
+    store.appendOne?.bind(store) ??
+    ((entry, done) => {
+      store.appendAudit([entry]).then((records) => done(null, records[0]?.seq ?? 0), (e: unknown) => done(e, 0));
+    });
+  let pending = 0;
+  /** close() waits on `idle`, which `drained` resolves once nothing is pending. */
+  let idle: Promise<void> | null = null;
+  let drained: (() => void) | null = null;
   let closed = false;
   let draining = false;
   let lastSeq = 0;
   const watchers = new Set<() => void>();
 
   return {
-    // Not async, no finally: two promises per record instead of four on the hot path.
+    // One promise per record, resolved from the sink's callback: this runs on every request.
     record(entry) {
       if (closed) return Promise.reject(new WardError('ERR_API_UNAVAILABLE', 'the server is shutting down'));
-      const append = store.appendAudit([entry]);
-      pending.add(append);
-      return append.then(
-        (records) => {
-          pending.delete(append);
-          const record = records[0];
-          if (record && record.seq > lastSeq && entry.operation !== AUDIT_READ) {
-            lastSeq = record.seq;
+      return new Promise<void>((resolve, reject) => {
+        pending++;
+        const done: AppendCallback = (error, seq) => {
+          if (--pending === 0) drained?.();
+          if (error !== null) {
+            options.onError?.(error);
+            reject(new WardError('ERR_API_UNAVAILABLE', 'the audit log cannot be written', { cause: error }));
+            return;
+          }
+          if (seq > lastSeq && entry.operation !== AUDIT_READ) {
+            lastSeq = seq;
             for (const wake of watchers) wake();
           }
-        },
-        (e: unknown) => {
-          pending.delete(append);
-          options.onError?.(e);
-          throw new WardError('ERR_API_UNAVAILABLE', 'the audit log cannot be written', { cause: e });
-        },
-      );
+          resolve();
+        };
+        try {
+          appendOne(entry, done);
+        } catch (e) {
+          // misuse (an entry the chain cannot encode): as any other failed append, the request fails closed
+          done(e, 0);
+        }
+      });
     },
-    depth: () => pending.size,
+    depth: () => pending,
     waitForNewer(after, ms, signal) {
       if (lastSeq > after || draining) return Promise.resolve();
       return new Promise<void>((resolve) => {
@@ -88,7 +109,7 @@ export function createAuditor(store: AuditSink, options: { onError?: (e: unknown
     async close() {
       this.stopWaiting();
       closed = true;
-      await Promise.allSettled([...pending]);
+      if (pending > 0) await (idle ??= new Promise<void>((resolve) => (drained = resolve)));
     },
   };
 }
