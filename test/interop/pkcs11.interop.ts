@@ -3,13 +3,15 @@
  * test/interop/run.sh): a token is made with softhsm2-util in a private SOFTHSM2_CONF, Ward
  * generates the master key in it, the token itself is asked whether the key is sensitive and
  * non-extractable (through pkcs11js directly, not Ward's own reading), data keys round-trip
- * (also under a KeyHierarchy), and a missing token, key or wrong PIN is refused clearly.
+ * (also under a KeyHierarchy), and a missing token, key or wrong PIN is refused clearly. End to
+ * end: `ward init --pkcs11-*` and a `ward server` process on the token, which refuses to start
+ * once the token is deleted.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +21,7 @@ import { parseConfig } from '../../src/config.ts';
 import { KeyHierarchy, memoryKekStorage } from '../../src/keys/hierarchy.ts';
 import { openKeyProvider } from '../../src/keys/index.ts';
 import { generatePkcs11Key, openPkcs11KeyProvider, pkcs11KeyAttributes, type Pkcs11Options } from '../../src/keys/pkcs11.ts';
+import { ok, run, WARD, type Ran } from './spawn.ts';
 
 const MODULE = ['/usr/lib/softhsm/libsofthsm2.so', '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so'].find((p) => existsSync(p));
 const PIN = '246810';
@@ -183,6 +186,58 @@ test('openKeyProvider opens it from ward.toml, the PIN from a 0600 file', async 
   } finally {
     p.close();
   }
+});
+
+test('ward init --pkcs11-*, a ward server process round-trips secrets with the token; with the token deleted it refuses to start', async () => {
+  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'ward-server', '--so-pin', '13579', '--pin', PIN], { stdio: 'pipe' });
+  const pinFile = join(dir, 'server.pin');
+  writeFileSync(pinFile, `${PIN}\n`, { mode: 0o600 });
+  const deployment = join(dir, 'deployment');
+  await ok(process.execPath, [WARD, 'init', deployment, '--pkcs11-module', MODULE!, '--pkcs11-token', 'ward-server', '--pkcs11-pin-file', pinFile], dir);
+  const toml = readFileSync(join(deployment, 'ward.toml'), 'utf8');
+  assert.match(toml, /provider = "pkcs11"/);
+  assert.ok(!existsSync(join(deployment, 'master.key')) && !existsSync(join(deployment, 'master.sealed')), 'no master key on disk');
+  const attributes = pkcs11KeyAttributes(options({ token: 'ward-server' }));
+  assert.deepEqual([attributes.extractable, attributes.sensitive], [false, true], 'the token marks the key non-extractable');
+
+  const server = spawn(process.execPath, [WARD, 'server', '--config', join(deployment, 'ward.toml'), '--listen', '127.0.0.1:0', '--health-listen', ''], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  server.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!/listening on https:\/\/127\.0\.0\.1:(\d+)/.test(err)) {
+      assert.ok(server.exitCode === null && Date.now() < deadline, `ward server did not start: ${err}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const url = `https://127.0.0.1:${/listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(err)![1]}`;
+    const cli = (args: string[], input?: string) => new Promise<Ran>((resolve, reject) => {
+      const c = spawn(process.execPath, [WARD, ...args, '--server', url], { cwd: deployment, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      c.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      c.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      c.on('error', reject);
+      c.on('close', (code) => resolve({ code, stdout, stderr }));
+      c.stdin.end(input ?? '');
+    });
+    const set = await cli(['secret', 'set', 'payments/prod/DB'], 'hunter2');
+    assert.equal(set.code, 0, set.stderr);
+    const got = await cli(['secret', 'get', 'payments/prod/DB']);
+    assert.equal(got.code, 0, got.stderr);
+    assert.equal(got.stdout.trim(), 'hunter2');
+    const status = await cli(['operator', 'status', '--json']);
+    assert.deepEqual(JSON.parse(status.stdout), { sealed: false, provider: 'pkcs11', have: 1, need: 1 });
+  } finally {
+    const exited = new Promise((r) => server.once('exit', r));
+    server.kill('SIGTERM');
+    await exited;
+  }
+
+  execFileSync('softhsm2-util', ['--delete-token', '--token', 'ward-server'], { stdio: 'pipe' });
+  const refused = await run(process.execPath, [WARD, 'server', '--config', join(deployment, 'ward.toml'), '--listen', '127.0.0.1:0', '--health-listen', ''], dir);
+  assert.equal(refused.code, 8, refused.stderr);
+  assert.match(refused.stderr, /ERR_PKCS11_TOKEN_NOT_FOUND/);
+  assert.match(refused.stderr, /ward-server/);
 });
 
 test('with the token gone, opening refuses (ERR_PKCS11_TOKEN_NOT_FOUND)', () => {
