@@ -44,8 +44,11 @@ interface Entry {
 }
 
 export interface EnvCache {
-  /** The cached batch, or loads it with `load` (deduplicating concurrent loads of one env). */
-  get(app: string, env: string, load: () => Promise<Omit<EnvBatch, 'json'>>): Promise<EnvBatch>;
+  /**
+   * The cached batch — returned as it is, not in a promise: a hit is the server's hot path — or
+   * loads it with `load` (deduplicating concurrent loads of one env).
+   */
+  get(app: string, env: string, load: () => Promise<Omit<EnvBatch, 'json'>>): EnvBatch | Promise<EnvBatch>;
   invalidate(app: string, env: string): void;
   size(): number;
   clear(): void;
@@ -65,8 +68,8 @@ export function createEnvCache(options: { ttlMs: number; maxEntries?: number; no
   });
 
   return {
-    async get(app, env, load) {
-      if (ttlMs <= 0) return serialize(await load());
+    get(app, env, load) {
+      if (ttlMs <= 0) return load().then(serialize);
       const key = keyOf(app, env);
       const hit = entries.get(key);
       if (hit && hit.expires > now()) return hit.batch;
