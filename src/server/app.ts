@@ -212,7 +212,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   const kekCacheMs = opts.kekCacheMs ?? 60_000;
   const hierarchy = new KeyHierarchy(opts.keys, storeKekStorage(opts.store), { cacheMs: kekCacheMs });
-  const vault = createVault(hierarchy, { reload: (ref) => opts.store.getSecret(ref, ref.version) });
+  const vault = createVault(hierarchy, { cacheMs: kekCacheMs, now, reload: (ref) => opts.store.getSecret(ref, ref.version) });
   const auditor = createAuditor(opts.auditStore ?? opts.store, { onError: (e) => app.log.error({ err: e }, 'audit append failed') });
   const envCache = revisionChecked(createEnvCache({ ttlMs: opts.envCacheTtlMs ?? 2000, now }), opts.sharedStore ? opts.store : undefined);
   const metrics = createMetrics({ auditQueueDepth: auditor.depth, dataKeyCache: vault.cacheSize, envCache: envCache.size });

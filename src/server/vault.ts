@@ -17,7 +17,8 @@
  * Unwrapping a data key costs an AES-GCM operation under the KEK plus key set-up; a batch read of
  * 20 secrets does 20 of them. Unwrapped data keys are therefore kept as KeyObjects in a bounded
  * LRU keyed by (key id, wrapped key, associated data). Trade-off: a data key stays in memory after
- * use (until evicted, {@link Vault.clear}, or the server stops) instead of being zeroed at once.
+ * use (until evicted, `cacheMs` passes — the server uses the KEK cache time, 60 s —, {@link Vault.clear},
+ * or the server stops) instead of being zeroed at once.
  * The master key, which opens every data key, is in the same process memory while the server is
  * unsealed, so an attacker able to read that memory gains nothing new; the cache never holds
  * plaintext values and is dropped when the server is sealed, when a KEK is destroyed, and on
@@ -82,6 +83,12 @@ export interface ScopedKeys {
 
 export interface VaultOptions {
   cacheEntries?: number;
+  /**
+   * How long an unwrapped data key is reused, in ms (default: forever). The server passes the KEK
+   * cache time, so a KEK destroyed through another replica stops opening values here within it.
+   */
+  cacheMs?: number;
+  now?: () => number;
   /** Reads a row again (see the top of this file); null when it is gone. */
   reload?: (ref: Omit<ValueRef, 'format'>) => Promise<SealedValue | null>;
 }
@@ -141,18 +148,21 @@ export function creatingKeks(store: Store, keys: { currentVersion(scope: { app: 
 
 export function createVault(keys: ScopedKeys | KeyWrapper, options: VaultOptions = {}): Vault {
   const max = options.cacheEntries ?? 10_000;
-  const cache = new Map<string, DataKey>();
+  const ttl = options.cacheMs ?? Infinity;
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, { key: DataKey; at: number }>();
   const scoped: ScopedKeys = 'forScope' in keys ? keys : { forScope: async () => keys, unwrap: (w, aad, id) => keys.unwrap(w, aad, id) };
 
   const dataKey = async (sealed: SealedValue, aad: Buffer): Promise<DataKey> => {
     const id = `${sealed.keyId}\0${sealed.wrappedKey.toString('base64')}\0${aad.toString('base64')}`;
     const hit = cache.get(id);
-    if (hit) {
+    if (hit && now() - hit.at < ttl) {
       // Map iteration order is insertion order: re-inserting makes this the most recent.
       cache.delete(id);
       cache.set(id, hit);
-      return hit;
+      return hit.key;
     }
+    if (hit) cache.delete(id);
     const raw = await scoped.unwrap(sealed.wrappedKey, aad, sealed.keyId);
     let key: DataKey;
     try {
@@ -161,7 +171,7 @@ export function createVault(keys: ScopedKeys | KeyWrapper, options: VaultOptions
       raw.fill(0);
     }
     if (max > 0) {
-      cache.set(id, key);
+      cache.set(id, { key, at: now() });
       if (cache.size > max) cache.delete(cache.keys().next().value as string);
     }
     return key;

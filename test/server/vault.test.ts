@@ -54,3 +54,22 @@ test('a value moved to another path, version or format, or tampered with, fails 
   const other = await vault.seal({ ...ref, name: 'OTHER' }, Buffer.from('x'));
   await assert.rejects(vault.open(ref, { ...sealed, wrappedKey: other.wrappedKey }), code('ERR_CRYPTO_AUTH'));
 });
+
+test('a cached data key is reused only for cacheMs: then the key hierarchy is asked again', async () => {
+  const provider = rawKeyProvider('test', randomBytes(32));
+  let t = 1000;
+  let unwraps = 0;
+  const counting = { keyId: provider.keyId, wrap: provider.wrap, unwrap: (w: Buffer, aad: Buffer, id: string) => (unwraps++, provider.unwrap(w, aad, id)) };
+  const vault = createVault(counting, { cacheMs: 60_000, now: () => t });
+  const sealed = await vault.seal(ref, Buffer.from('hunter2'));
+  await vault.open(ref, sealed);
+  t += 59_999;
+  await vault.open(ref, sealed);
+  assert.equal(unwraps, 1);
+  t += 1;
+  assert.equal((await vault.open(ref, sealed)).toString(), 'hunter2');
+  assert.equal(unwraps, 2);
+  provider.seal();
+  t += 60_000;
+  await assert.rejects(vault.open(ref, sealed), code('ERR_KEY_SEALED'), 'an expired entry does not outlive the key');
+});
