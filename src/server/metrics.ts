@@ -37,18 +37,20 @@ function scraped(name: string, help: string, type: 'counter' | 'histogram', valu
 
 export function createMetrics(gauges: { auditQueueDepth: () => number; dataKeyCache: () => number; envCache: () => number }): Metrics {
   const registry = new Registry();
-  const series = new Map<string, Series>();
+  const series: Series[] = [];
+  /** route -> method -> outcome -> its entry of `series`: no key string built per request. */
+  const byLabels = new Map<string, Map<string, Map<string, Series>>>();
 
   registry.registerMetric(
     scraped('ward_http_requests_total', 'API requests answered, by route, method and outcome', 'counter', () =>
-      [...series.values()].map((s) => ({ value: s.count, labels: { route: s.route, method: s.method, outcome: s.outcome } })),
+      series.map((s) => ({ value: s.count, labels: { route: s.route, method: s.method, outcome: s.outcome } })),
     ) as never,
   );
   registry.registerMetric(
     scraped('ward_http_request_duration_seconds', 'API request latency, by route and outcome', 'histogram', () => {
       // Histogram series per (route, outcome): methods are summed.
       const byRoute = new Map<string, { route: string; outcome: string; count: number; sum: number; buckets: number[] }>();
-      for (const s of series.values()) {
+      for (const s of series) {
         const key = `${s.route}\u0000${s.outcome}`;
         let h = byRoute.get(key);
         if (!h) byRoute.set(key, (h = { route: s.route, outcome: s.outcome, count: 0, sum: 0, buckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0) }));
@@ -97,9 +99,16 @@ export function createMetrics(gauges: { auditQueueDepth: () => number; dataKeyCa
   return {
     registry,
     observe(route, method, outcome, seconds) {
-      const key = `${route} ${method} ${outcome}`;
-      let s = series.get(key);
-      if (!s) series.set(key, (s = { route, method, outcome, count: 0, sum: 0, buckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0) }));
+      let methods = byLabels.get(route);
+      if (!methods) byLabels.set(route, (methods = new Map()));
+      let outcomes = methods.get(method);
+      if (!outcomes) methods.set(method, (outcomes = new Map()));
+      let s = outcomes.get(outcome);
+      if (!s) {
+        s = { route, method, outcome, count: 0, sum: 0, buckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0) };
+        outcomes.set(outcome, s);
+        series.push(s);
+      }
       s.count++;
       s.sum += seconds;
       let i = 0;
