@@ -3,7 +3,8 @@
  * but /metrics shows traffic patterns, so keep it off public interfaces):
  *
  *   GET /healthz  200 while the process runs
- *   GET /readyz   200 when the API listens and the store answers; 503 while draining or failing
+ *   GET /readyz   200 when the API listens, the master key is unsealed and the store answers; 503
+ *                 while sealed (docs/keys.md), draining or failing
  *   GET /metrics  Prometheus text (src/server/metrics.ts)
  */
 import { createServer, type Server } from 'node:http';
