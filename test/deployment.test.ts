@@ -72,3 +72,27 @@ test('initDeployment: an unusable parent is an I/O error and leaves nothing behi
   await assert.rejects(initDeployment({ dir: join(root, 'plain-file', 'ward') }), code('ERR_IO'));
   assert.deepEqual(readdirSync(root).filter((n) => n.startsWith('.')), []);
 });
+
+test('initDeployment with a sealed master key: passphrase or Shamir shares, [keys] written to match', async () => {
+  const { openPassphraseKeyProvider, openShamirKeyProvider } = await import('../src/keys/index.ts');
+  const pass = await initDeployment({ dir: join(root, 'sealed-pass'), keys: { provider: 'passphrase', passphrase: Buffer.from('pw'), scryptLogN: 10 } });
+  assert.equal(pass.keyProvider, 'passphrase');
+  assert.equal(pass.shares, undefined);
+  const files = readdirSync(pass.dir);
+  assert.ok(files.includes('master.sealed') && !files.includes('master.key'));
+  const config = loadDeployment(pass.dir).config;
+  assert.equal(config.keys.provider, 'passphrase');
+  const p = openPassphraseKeyProvider(config.keys.path);
+  assert.deepEqual(await p.unseal(Buffer.from('pw')), { sealed: false, have: 1, need: 1 });
+  p.close();
+
+  const shamir = await initDeployment({ dir: join(root, 'sealed-shamir'), keys: { provider: 'shamir', shares: 3, threshold: 2 } });
+  assert.equal(shamir.shares?.length, 3);
+  const s = openShamirKeyProvider(loadDeployment(shamir.dir).config.keys.path);
+  assert.equal((await s.submitShare(shamir.shares![2]!)).sealed, true);
+  assert.equal((await s.submitShare(shamir.shares![0]!)).sealed, false);
+  s.close();
+  await assert.rejects(initDeployment({ dir: join(root, 'one-of-3'), keys: { provider: 'shamir', shares: 3, threshold: 1 } }), code('ERR_USAGE'));
+  await assert.rejects(initDeployment({ dir: join(root, 'four-of-3'), keys: { provider: 'shamir', shares: 3, threshold: 4 } }), code('ERR_USAGE'));
+  assert.throws(() => readdirSync(join(root, 'one-of-3')), 'nothing left behind');
+});

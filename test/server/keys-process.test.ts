@@ -195,6 +195,17 @@ test('shamir: M-1 shares do not unseal, a foreign or wrong share is detected, M 
     assert.equal(await ready(), 200);
     assert.equal((await c.call('PUT', '/v1/secrets/shop/prod/DB', { value: b64('s3cret') })).status, 200);
     assert.equal(Buffer.from((await c.call('GET', '/v1/secrets/shop/prod/DB')).body.value, 'base64').toString(), 's3cret');
+    // key rotation and crypto-shredding through the CLI; piped, no progress line, one summary line
+    const rotated = cli(['key', 'rotate']);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    assert.match(rotated.stderr, /^ward: shop\/prod: kek2; 1 data keys re-wrapped; destroyed kek1$/m);
+    assert.ok(!rotated.stderr.includes('\r') && !rotated.stderr.includes('\u001b'), 'no progress line when piped');
+    assert.equal(Buffer.from((await c.call('GET', '/v1/secrets/shop/prod/DB')).body.value, 'base64').toString(), 's3cret');
+    assert.match(cli(['key', 'ls']).stdout, /shop\/prod\s+kek1\s+destroyed\s+0[\s\S]*shop\/prod\s+kek2\s+live\s+1/);
+    assert.equal(cli(['key', 'destroy', '--app', 'shop', '--env', 'prod']).code, 2, 'the confirmation flag is required');
+    const shredded = cli(['key', 'destroy', '--app', 'shop', '--env', 'prod', '--yes-destroy-all-secrets']);
+    assert.equal(shredded.code, 0, shredded.stderr);
+    assert.equal((await c.call('GET', '/v1/secrets/shop/prod/DB')).body.error.code, 'ERR_KEY_DESTROYED');
     const st = cli(['operator', 'status', '--json']);
     assert.equal(st.code, 0);
     assert.deepEqual(JSON.parse(st.stdout), { sealed: false, provider: 'shamir', have: 2, need: 2 });
