@@ -2,6 +2,7 @@
  * Pages through every secret with the admin list API (`GET /v1/secrets?limit=N&cursor=…`, one
  * keep-alive mTLS connection, as `ward secret ls` would) and prints one JSON line: pages, items,
  * total and per-page times. Fails unless it saw exactly --expect secrets, each once, in order.
+ * Also times `GET /v1/certs` (every certificate record in one answer: it has no paging).
  *
  *   node bench/scale/listpages.ts --port P --ca F --cert F --key F --limit 1000 --expect 100000
  */
@@ -59,6 +60,9 @@ do {
   cursor = page.next;
 } while (cursor !== null);
 const totalMs = performance.now() - started;
+const certsStarted = performance.now();
+const certsText = await get('/v1/certs');
+const certsMs = performance.now() - certsStarted;
 agent.destroy();
 if (o.expect !== undefined && items !== Number(o.expect)) throw new Error(`listed ${items} secrets, expected ${o.expect}`);
 const sorted = [...pageMs].sort((a, b) => a - b);
@@ -71,4 +75,7 @@ console.log(JSON.stringify({
   firstPageMs: Number(pageMs[0]!.toFixed(1)),
   medianPageMs: Number(sorted[Math.floor(sorted.length / 2)]!.toFixed(1)),
   maxPageMs: Number(sorted.at(-1)!.toFixed(1)),
+  certs: (JSON.parse(certsText) as { certificates: unknown[] }).certificates.length,
+  certsBytes: Buffer.byteLength(certsText),
+  certsMs: Number(certsMs.toFixed(1)),
 }));

@@ -131,19 +131,25 @@ function connection(i: number): void {
   });
 }
 
-/** CPU time (ms) of a process, from /proc (utime + stime, clock ticks of 10 ms); 0 when it is gone. */
-function cpuMs(pid: string): number {
+/**
+ * CPU time (ms) of a process, from /proc (utime + stime, clock ticks of 10 ms), with `exited` that of
+ * its children it has reaped (cutime + cstime); 0 when it is gone.
+ */
+function cpuMs(pid: string, exited = false): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
+    return (Number(f[11]) + Number(f[12]) + (exited ? Number(f[13]) + Number(f[14]) : 0)) * 10;
   } catch {
     return 0;
   }
 }
-/** CPU time of the children of `pid` (PostgreSQL's backends): summed over those alive now. */
-function childrenCpuMs(pid: string): number {
-  let sum = 0;
+/**
+ * CPU time of `pid` and all its children (PostgreSQL's postmaster and backends): those alive now
+ * and those that exited (a pooled connection closed when idle), which the parent has reaped.
+ */
+function treeCpuMs(pid: string): number {
+  let sum = cpuMs(pid, true);
   for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
@@ -158,7 +164,7 @@ const serverPids = o['server-pids'] ? o['server-pids'].split(',') : [];
 const dbPid = o['db-pid'];
 const cpu = () => ({
   server: serverPids.reduce((sum, p) => sum + cpuMs(p), 0),
-  db: dbPid === undefined ? 0 : cpuMs(dbPid) + childrenCpuMs(dbPid),
+  db: dbPid === undefined ? 0 : treeCpuMs(dbPid),
 });
 
 for (let i = 0; i < connections; i++) connection(i);

@@ -78,7 +78,7 @@ start pg-100k $((BASE_PORT + 3)) "$D/ward.toml" "$PG/scale100k"
 start pg-100k-b $((BASE_PORT + 4)) "$D/ward.toml" "$PG/scale100k"
 for s in "${!PORT[@]}"; do wait_port "${PORT[$s]}"; done
 
-echo "# $(date -u +%FT%TZ) commit $(git rev-parse --short HEAD) $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), node $(node -v), postgres $("$PG_BIN/postgres" --version | cut -d' ' -f3)" >&2
+echo "# $(date -u +%FT%TZ) commit ${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)} $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), node $(node -v), postgres $("$PG_BIN/postgres" --version | cut -d' ' -f3)" >&2
 load() { # LABEL PATTERN APPS SERVER...
   local label=$1 pattern=$2 apps=$3 ports=() pids=()
   shift 3
