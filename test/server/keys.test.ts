@@ -145,7 +145,8 @@ test('seal drops the master key, KEKs, data keys and cached batches at once; uns
     assert.equal((await workload.call('GET', '/v1/sys/status')).body.sealed, true, 'status is open to any caller');
     assert.equal((await workload.call('POST', '/v1/sys/unseal', { secret: b64('x') })).status, 403, 'unseal is admin only');
     // `file` reloads its file on unseal
-    const un = await admin.call('POST', '/v1/sys/unseal', { secret: b64('-') });
+    assert.equal((await admin.call('POST', '/v1/sys/unseal', { secret: b64('-') })).status, 400, 'file takes no secret');
+    const un = await admin.call('POST', '/v1/sys/unseal', {});
     assert.deepEqual(un.body, { sealed: false, provider: 'file', have: 1, need: 1 });
     assert.equal(value(await workload.call('GET', '/v1/secrets/shop/prod/A')), 'alpha');
     workload.close();
@@ -180,6 +181,7 @@ test('unseal: bounded body, rate-limited, a wrong passphrase keeps it sealed, au
     const huge = await admin.call('POST', '/v1/sys/unseal', { secret: 'A'.repeat(5000) });
     assert.ok(huge.status === 413 || huge.status === 400, huge.text);
     assert.equal((await admin.call('POST', '/v1/sys/unseal', { secret: b64('x'), extra: 1 })).status, 400);
+    assert.equal((await admin.call('POST', '/v1/sys/unseal', {})).status, 400, 'a passphrase server needs the secret');
     const wrong = await admin.call('POST', '/v1/sys/unseal', { secret: b64('open sesame!') });
     assert.deepEqual([wrong.status, wrong.body.error.code], [400, 'ERR_KEY_WRONG_PASSPHRASE']);
     assert.equal((await admin.call('GET', '/v1/sys/status')).body.sealed, true);

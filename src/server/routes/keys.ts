@@ -44,9 +44,11 @@ const unsealBody = obj({
     minLength: 1,
     maxLength: Math.ceil(MAX_UNSEAL_SECRET_BYTES / 3) * 4,
     pattern: '^[A-Za-z0-9+/]*={0,2}$',
-    description: 'base64 of the passphrase (passphrase) or of one share (shamir)',
+    description: 'base64 of the passphrase (passphrase) or of one share (shamir); omitted for file and pkcs11, which reload the key file or log in to the token again',
   },
-});
+}, []);
+/** Providers unsealed with a secret; the others (file, pkcs11) reach their key again by themselves. */
+const NEEDS_SECRET = new Set(['passphrase', 'shamir']);
 const scopeVersion = obj({
   version: { type: 'integer', minimum: 1 },
   masterKeyId: { type: 'string' },
@@ -122,13 +124,16 @@ export async function keyRoutes(app: FastifyInstance, opts: KeyRoutesOptions): P
     config: { ward: { action: 'sys.unseal', op: 'admin', resource: () => 'sys/unseal', whileSealed: true } },
     handler: async (req) => {
       if (!limiter.take(req.caller?.serial ?? '-')) throw new WardError('ERR_API_RATE_LIMITED', 'too many unseal attempts; wait a minute');
-      const body = req.body as { secret: string };
-      const secret = Buffer.from(body.secret, 'base64');
+      const body = (req.body ?? {}) as { secret?: string };
+      const secret = Buffer.from(body.secret ?? '', 'base64');
       const wasSealed = ctx.keys.sealed;
       let p: UnsealProgress;
       try {
-        if (secret.length === 0 || secret.length > MAX_UNSEAL_SECRET_BYTES) throw new WardError('ERR_API_BAD_REQUEST', `the secret must be 1..${MAX_UNSEAL_SECRET_BYTES} bytes`);
-        p = ctx.keys.sealed ? await ctx.keys.unseal(secret) : await unsealProgress(ctx);
+        if (secret.length > MAX_UNSEAL_SECRET_BYTES) throw new WardError('ERR_API_BAD_REQUEST', `the secret must be at most ${MAX_UNSEAL_SECRET_BYTES} bytes`);
+        const needs = NEEDS_SECRET.has(ctx.keys.kind);
+        if (needs && secret.length === 0) throw new WardError('ERR_API_BAD_REQUEST', `the ${ctx.keys.kind} key provider is unsealed with a secret`);
+        if (!needs && secret.length > 0) throw new WardError('ERR_API_BAD_REQUEST', `the ${ctx.keys.kind} key provider is unsealed without a secret`);
+        p = ctx.keys.sealed ? await ctx.keys.unseal(needs ? secret : undefined) : await unsealProgress(ctx);
       } finally {
         secret.fill(0);
       }
