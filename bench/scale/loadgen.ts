@@ -15,11 +15,12 @@
  *
  * Every answer must be 200 with {@link SECRETS_PER_ENV} secrets (the first of each connection is
  * parsed; the rest must have a plausible length). Prints one JSON line: requests/s, p50/p99/max
- * latency (ms), errors, and the CPU time per request of the --server-pids processes and of the
+ * latency (ms), errors, the 1-minute load average, and the CPU time per request of the --server-pids processes and of the
  * --db-pid one with its children (the PostgreSQL postmaster and its backends), from /proc.
  */
 import { connect, createSecureContext, type SecureContext } from 'node:tls';
 import { readdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { appName, envName, ENVS_PER_APP, SECRETS_PER_ENV } from './dataset.ts';
 
@@ -193,5 +194,6 @@ console.log(JSON.stringify({
   dbCpuUsPerReq: perReq(cpu1.db - cpu0.db),
   errors,
   bad,
+  load1: Number(loadavg()[0]!.toFixed(1)),
 }));
 process.exit(0);
