@@ -113,6 +113,20 @@ export interface WhoAmI {
   serial: string;
 }
 
+export interface RecipientInfo {
+  id: string;
+  kind: 'age' | 'pgp';
+  key: string;
+  createdAt: Time;
+  createdBy: string;
+}
+
+export interface ImportResult {
+  written: number;
+  unchanged: number;
+  envs: string[];
+}
+
 const seg = encodeURIComponent;
 
 function secretUrl(p: SecretPath, suffix = ''): string {
@@ -230,6 +244,30 @@ export class WardAdminClient {
 
   verifyAudit(): Promise<AuditVerification> {
     return this.http.request('GET', '/v1/audit/verify', { timeoutMs: 10 * 60_000 });
+  }
+
+  /** The recipients sealed secrets of APP/ENV are encrypted to (`ward recipients ls`, `ward seal`). */
+  async listRecipients(app: string, env: string): Promise<RecipientInfo[]> {
+    return (await this.http.request<{ recipients: RecipientInfo[] }>('GET', `/v1/recipients/${seg(app)}/${seg(env)}`)).recipients;
+  }
+
+  /** Registers `recipient` (an age1… string or an armored OpenPGP public key); the server validates it. */
+  addRecipient(app: string, env: string, recipient: string): Promise<{ id: string; kind: string; added: boolean }> {
+    return this.http.request('PUT', `/v1/recipients/${seg(app)}/${seg(env)}`, { body: { recipient } });
+  }
+
+  removeRecipient(app: string, env: string, id: string): Promise<{ removed: true }> {
+    return this.http.request('DELETE', `/v1/recipients/${seg(app)}/${seg(env)}`, { body: { id } });
+  }
+
+  /** The server's own age recipient, for config encrypted to it (`ward secret import`). */
+  async serverRecipient(): Promise<string> {
+    return (await this.http.request<{ recipient: string }>('GET', '/v1/server/recipient')).recipient;
+  }
+
+  /** Sends a config file encrypted to the server's recipient; the server stores its values. */
+  async importFile(q: { format: 'env' | 'toml' | 'yaml' | 'json'; content: string; app?: string; env?: string }): Promise<ImportResult> {
+    return (await this.http.request<{ imported: ImportResult }>('POST', '/v1/import', { body: q, timeoutMs: 120_000 })).imported;
   }
 
   whoami(): Promise<WhoAmI> {

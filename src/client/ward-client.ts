@@ -15,6 +15,7 @@
  * never stuck on an older server.
  */
 import { WardError } from '../errors.ts';
+import { E2E_CONTENT_TYPE, E2E_HEADER } from '../formats/sealed/e2e.ts';
 import { isValidSegment } from '../pki/spiffe.ts';
 import type { WhoAmI } from './admin.ts';
 import { WardHttpClient } from './http.ts';
@@ -197,14 +198,34 @@ export class WardClient {
   }
 
   /**
-   * Every secret of APP/ENV this identity may read, with the env's revision.
-   * @throws WardError ERR_API_DENIED, ERR_API_UNAVAILABLE, ERR_TLS_*
+   * Every secret of APP/ENV this identity may read, with the env's revision. With `e2e`, the
+   * answer is encrypted by the server to a key made for this one request (docs/api.md), so
+   * nothing between the two (a TLS-terminating proxy) sees the values.
+   * @throws WardError ERR_API_DENIED, ERR_API_UNAVAILABLE, ERR_TLS_*; ERR_API_BAD_RESPONSE when an
+   *   e2e answer is not encrypted
    */
-  async getAll(app: string, env: string): Promise<SecretSet> {
+  async getAll(app: string, env: string, options: { e2e?: boolean } = {}): Promise<SecretSet> {
     const what = `${app}/${env}`;
-    const res = await this.http.request<{ revision: number; secrets: WireSecret[] }>('GET', `/v1/env/${seg(app, 'app')}/${seg(env, 'env')}`);
+    const path = `/v1/env/${seg(app, 'app')}/${seg(env, 'env')}`;
+    const res = options.e2e ? await this.getEncrypted<{ revision: number; secrets: WireSecret[] }>(path) : await this.http.request<{ revision: number; secrets: WireSecret[] }>('GET', path);
     if (!res || !Number.isInteger(res.revision) || !Array.isArray(res.secrets)) throw badAnswer(what);
     return { app, env, revision: res.revision, secrets: res.secrets.map((s) => decodeSecret(app, env, s, what)) };
+  }
+
+  /** A GET whose answer is encrypted to an ephemeral age key that lives only in this call. */
+  private async getEncrypted<T>(path: string): Promise<T> {
+    const { X25519Identity, decrypt } = await import('../formats/age/index.ts');
+    const key = X25519Identity.generate();
+    const res = await this.http.requestBytes('GET', path, { headers: { [E2E_HEADER]: key.recipient.toString() } });
+    if (!res.contentType.startsWith(E2E_CONTENT_TYPE)) {
+      throw new WardError('ERR_API_BAD_RESPONSE', `${res.server} did not encrypt its answer end to end`, { hint: 'the server (or something in between) does not support --e2e' });
+    }
+    const json = await decrypt([key], res.body);
+    try {
+      return JSON.parse(json.toString('utf8')) as T;
+    } finally {
+      json.fill(0);
+    }
   }
 
   /** Who the server says this identity is. */

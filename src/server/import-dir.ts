@@ -20,6 +20,8 @@ import type { ServerIdentity } from './import-identity.ts';
 
 /** Largest file imported (the API's own import limit). */
 export const MAX_IMPORT_FILE_BYTES = 1024 * 1024;
+/** How often a sealed server looks again whether it can import. */
+const SEALED_RETRY_MS = 5000;
 
 export interface ImportDirOptions {
   dir: string;
@@ -96,8 +98,15 @@ export function watchImportDir(o: ImportDirOptions): ImportDirWatcher {
         if (r.written > 0) log.info({ file: name, written: r.written, unchanged: r.unchanged }, 'imported');
         await audit(name, 'granted', `written=${r.written} unchanged=${r.unchanged} envs=${r.envs.join(',')}`);
       } catch (e) {
-        // a bad file is reported and skipped; never its content
         const code = e instanceof WardError ? e.code : 'ERR_INTERNAL';
+        if (code === 'ERR_KEY_SEALED') {
+          // the server identity opens only once the master key is unsealed: try again then
+          log.info({ dir: o.dir }, 'import_dir waits for the server to be unsealed');
+          clearTimeout(timer);
+          timer = setTimeout(() => void schedule(), SEALED_RETRY_MS);
+          return;
+        }
+        // a bad file is reported and skipped; never its content
         log.error({ file: name, code, reason: e instanceof WardError ? e.message : undefined }, 'import_dir: file not imported');
         await audit(name, 'error', code);
       }

@@ -25,6 +25,8 @@ import type { CertificateRecord, Store } from '../store/types.ts';
 import { buildServer, supportedCurves, tlsOptions, type FastifyInstance } from './app.ts';
 import { buildEnrollServer } from './enroll.ts';
 import { watchTls, type TlsWatcher } from './tls-reload.ts';
+import { watchImportDir, type ImportDirWatcher } from './import-dir.ts';
+import { serverIdentity } from './import-identity.ts';
 import { createHealthServer } from './health.ts';
 import { startAuditWorker, type AuditAppender } from './audit-worker.ts';
 
@@ -153,6 +155,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
   let app: FastifyInstance | undefined;
   let enrollApp: FastifyInstance | undefined;
   let tlsWatcher: TlsWatcher | undefined;
+  let importer: ImportDirWatcher | undefined;
   let health: Server | undefined;
   try {
     await unsealAtStart(keys, overrides.unseal ?? []);
@@ -207,6 +210,8 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
       enrollServer?.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ecdhCurve: supportedCurves() });
       log.warn('reloaded the TLS certificate, key and client CA');
     }, { onError: (e) => log.error({ err: e }, 'TLS files changed but cannot be used; keeping the current ones') });
+    // config sealed to the server (docs/sealed.md), loaded now and on every change
+    if (config.server.importDir) importer = watchImportDir({ dir: config.server.importDir, ctx: app.ward, identity: serverIdentity(store, keys), log });
     let draining = false;
     const readyStore = store;
     if (listen.health) {
@@ -231,6 +236,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
     const healthServer = health;
     const openedEnroll = enrollApp;
     const watcher = tlsWatcher;
+    const openedImporter = importer;
     let closing: Promise<void> | null = null;
     return {
       app: running,
@@ -243,6 +249,8 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
         closing ??= (async () => {
           draining = true;
           watcher.close();
+          openedImporter?.close();
+          await openedImporter?.idle();
           await openedEnroll?.close();
           // fastify: stop accepting, answer 503 to new requests on open connections, wait for
           // in-flight ones; its onClose hook waits for pending audit records.
@@ -257,6 +265,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
     };
   } catch (e) {
     tlsWatcher?.close();
+    importer?.close();
     await enrollApp?.close().catch(() => undefined);
     await app?.close().catch(() => undefined);
     health?.close();

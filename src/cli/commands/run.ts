@@ -3,6 +3,7 @@
  * src/client/run; the implementation is imported only when the command runs, so start-up stays
  * small.
  */
+import { statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { RunOptions } from '../../client/run/index.ts';
 import { parseDuration, usageError } from '../args.ts';
@@ -11,7 +12,8 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 export interface RunFlags {
   server: string[];
-  identity?: string;
+  /** The identity directory, and identity files (age or OpenPGP) that open sealed values. */
+  identity?: string | string[];
   app?: string;
   env?: string;
   wait: string;
@@ -24,16 +26,41 @@ export interface RunFlags {
   watch?: boolean;
   onChange: string;
   debounce: string;
+  envFile?: string[];
+  e2e?: boolean;
 }
 
 /** What `ward run` asks of src/client/run: its options, less what only the CLI supplies. */
-export type RunRequest = Omit<RunOptions, 'baseEnv' | 'log' | 'warn' | 'progress' | 'unlock'> & { unlock: string[] };
+export type RunRequest = Omit<RunOptions, 'baseEnv' | 'log' | 'warn' | 'progress' | 'unlock' | 'decryptIdentities' | 'envFiles'> & {
+  unlock: string[];
+  decryptIdentities: string[];
+  envFiles: string[];
+};
+
+/** An existing regular file given to --identity is a key that opens sealed values; anything else the identity directory. */
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Splits the --identity values: at most one directory (mTLS), any number of key files. */
+function splitIdentities(values: string | string[] | undefined): { dir: string | undefined; files: string[] } {
+  const list = values === undefined ? [] : typeof values === 'string' ? [values] : values;
+  const files = list.filter(isFile);
+  const dirs = list.filter((v) => !files.includes(v));
+  if (dirs.length > 1) throw usageError('more than one identity directory given', '--identity DIR once (the client certificate); --identity FILE for each decryption key');
+  return { dir: dirs[0], files };
+}
 
 /** Flags and environment to a request; pure. Flags win over WARD_* variables. */
 export function parseRun(flags: RunFlags, command: string[], env: NodeJS.ProcessEnv): RunRequest {
   const servers = (flags.server.length > 0 ? flags.server : [env.WARD_SERVER ?? '']).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
   if (servers.length === 0) throw usageError('no server given', 'pass --server https://HOST:8443 (repeatable) or set WARD_SERVER (comma-separated)');
-  const identityDir = flags.identity ?? env.WARD_IDENTITY;
+  const identities = splitIdentities(flags.identity);
+  const identityDir = identities.dir ?? env.WARD_IDENTITY;
   if (!identityDir) throw usageError('no identity given', 'pass --identity DIR or set WARD_IDENTITY (a directory with key.pem, cert.pem, ca.pem)');
   if (flags.onChange !== 'hup' && flags.onChange !== 'restart') throw usageError(`invalid --on-change ${JSON.stringify(flags.onChange)}`, 'use hup or restart');
   if (command.length === 0) throw usageError('no command given', 'ward run [options] -- CMD [ARG...]');
@@ -47,6 +74,9 @@ export function parseRun(flags: RunFlags, command: string[], env: NodeJS.Process
     allowDisk: flags.allowDisk === true,
     templates: flags.template,
     unlock: flags.unlock ?? [],
+    decryptIdentities: identities.files,
+    envFiles: flags.envFile ?? [],
+    e2e: flags.e2e === true,
     override: flags.override === true,
     allowMissing: flags.allowMissing === true,
     watch: flags.watch === true,
@@ -63,7 +93,9 @@ export function register(program: Command): void {
     .usage('[options] -- CMD [ARG...]')
     .argument('<cmd...>', 'the command to run, after --')
     .option('--server <url>', 'server URL; repeat (or comma-separate) for failover (env WARD_SERVER)', collect, [])
-    .option('--identity <dir>', 'identity directory: key.pem, cert.pem, ca.pem (env WARD_IDENTITY)')
+    .option('--identity <dir|file>', 'identity directory: key.pem, cert.pem, ca.pem (env WARD_IDENTITY); a FILE is the app\'s private key (age identity file or OpenPGP secret key) that opens sealed secrets and --env-file files (repeatable)', (v: string, prev: string[] | undefined) => collect(v, prev ?? []))
+    .option('--env-file <file>', 'decrypt FILE (made by ward env|config encrypt) with the --identity FILE keys and inject its values (repeatable; secrets from the server win)', (v: string, prev: string[] | undefined) => collect(v, prev ?? []))
+    .option('--e2e', 'ask the server to encrypt the answer to a key made for this start, end to end (a TLS-terminating proxy sees only ciphertext)')
     .option('--app <app>', 'application (env WARD_APP; default: from the certificate\'s SPIFFE ID)')
     .option('--env <env>', 'environment (env WARD_ENV; default: from the certificate\'s SPIFFE ID)')
     .option('--wait <duration>', 'how long to retry until a server answers; 0 waits forever', '60s')
@@ -87,6 +119,10 @@ directory given to the app as WARD_FILES. Then Ward replaces itself with CMD (sa
 \`ward dir encrypt --key APP/ENV/NAME\` is fetched over mTLS and the folder decrypted into
 PLAIN_DIR (absent or empty; memory-backed unless --allow-disk) before the app starts; if the key
 is denied or anything fails, the app is not started and PLAIN_DIR is left absent or empty.
+
+Sealed secrets (zero-knowledge, docs/sealed.md) are opened with the app's own key:
+  ward run --identity /run/ward --identity /run/keys/app.agekey -- node server.js
+A sealed secret that no --identity FILE opens stops the start (exit 3); the app is not started.
 
 Exit codes: 2 usage, 3 decryption failed, 4 access denied, 5 no server answered within --wait,
 6 a referenced secret does not exist; otherwise the app's own code (128+N when killed by signal N).

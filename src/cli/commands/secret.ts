@@ -63,6 +63,31 @@ export function register(program: Command): void {
     .action(async (path: string, _o: unknown, cmd: Command) => (await impl()).secretHistory(path, flags(cmd)));
 
   secret
+    .command('import')
+    .description('store the values of a config file encrypted to the server (GitOps): .env, TOML, YAML or JSON made by ward env|config encrypt -r <ward server recipient>')
+    .argument('<file>', 'the encrypted file')
+    .option('--app <app>', 'APP the values go to (with --env)')
+    .option('--env <env>', 'ENV the values go to (with --app)')
+    .option('--format <format>', 'env, toml, yaml or json (default: from the file name, else env)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', `
+The server decrypts the file with its own identity (ward server recipient) and stores each value
+as APP/ENV/NAME, NAME being the key (db.password for nested keys). Without --app/--env the file
+must be TOML with one table per APP/ENV:
+
+  ["shop/prod"]
+  DB_PASSWORD = "..."
+  [shop.dev]
+  DB_PASSWORD = "..."
+
+Values equal to the stored ones are left alone (no new version). Needs write on every secret.
+
+Example:
+  ward env encrypt -r "$(ward server recipient)" .env -o prod.env.enc
+  ward secret import prod.env.enc --app shop --env prod`)
+    .action(async (file: string, _o: unknown, cmd: Command) => (await import('../operator/sealed.ts')).importSecrets(file, flags(cmd)));
+
+  secret
     .command('rollback')
     .description('write a new version holding the value of an older one')
     .argument('<path>', 'APP/ENV/NAME')

@@ -1,8 +1,9 @@
 /** `ward server [--config DIR/ward.toml] [--listen ADDR] [--health-listen ADDR]`: runs the wallet server. */
 import type { Command } from 'commander';
+import { addContextOptions, type ContextFlags } from '../context.ts';
 
 export function register(program: Command): void {
-  program
+  const server = program
     .command('server')
     .description('run the wallet server (mTLS API; plain-HTTP health listener on loopback)')
     .option('--config <file>', 'ward.toml of the deployment (default: $WARD_CONFIG, or ward.toml in this directory or a parent)')
@@ -52,4 +53,9 @@ Example:
       // Keep running until a signal drains the server.
       await new Promise<never>(() => undefined);
     });
+
+  addContextOptions(server.command('recipient'))
+    .description('print the server\'s own age recipient: encrypt config to it for ward secret import or [server] import_dir')
+    .addHelpText('after', '\nThe identity behind it is made on the server\'s first start and kept in the store, wrapped by the\nmaster key (all replicas share it).\n\nExample:\n  ward config encrypt -r "$(ward server recipient)" config.toml -o config.enc.toml')
+    .action(async (_o: unknown, cmd: Command) => (await import('../operator/sealed.ts')).serverRecipient(cmd.optsWithGlobals() as ContextFlags));
 }

@@ -66,7 +66,7 @@ async function readStdinBounded(): Promise<Buffer> {
  * The value to store: from --from-file FILE, from piped stdin, or typed at the terminal without
  * echo (asked twice). Never from an argument.
  */
-async function readValue(fromFile: string | undefined, what: string): Promise<Buffer> {
+export async function readValue(fromFile: string | undefined, what: string): Promise<Buffer> {
   let value: Buffer;
   if (fromFile !== undefined && fromFile !== '-') {
     let fd: number;

@@ -5,8 +5,10 @@
  *   1. resolve CMD via PATH and read the templates (usage errors come before any network);
  *   2. APP/ENV from the options, else from the identity's SPIFFE ID;
  *   3. wait for a server (backoff with jitter, failover across servers, up to --wait);
- *   4. fetch the batch, then every `ward:APP/ENV/NAME` secret referenced by a variable or a
- *      template; build the environment (env.ts) and write files (files.ts);
+ *   4. fetch the batch (with --e2e, encrypted by the server to a key made for the request), then
+ *      every `ward:APP/ENV/NAME` secret referenced by a variable or a template; open sealed
+ *      values and --env-file files with the --identity FILE keys (sealed.ts); build the
+ *      environment (env.ts) and write files (files.ts);
  *   5. with --unlock, fetch each folder key and decrypt the folders into memory (unlock.ts);
  *   6. execve the app, or with --watch supervise it and deliver changes (supervise.ts).
  *
@@ -21,6 +23,8 @@ import { openFilesDir, parseTemplateSpec, writeFiles, type TemplateSpec } from '
 import type { OnChange } from './supervise.ts';
 import { templateRefs } from './template.ts';
 import type { Unlocked } from './unlock.ts';
+import type { SealedIdentities } from '../../formats/sealed/index.ts';
+import type { lazyIdentities } from './sealed.ts';
 import { retry } from '../wait.ts';
 import { WardClient, workloadOf, type Secret, type SecretSet } from '../ward-client.ts';
 
@@ -42,6 +46,12 @@ export interface RunOptions {
   debounceMs: number;
   /** `ENCRYPTED_DIR:PLAIN_DIR[:NAME]` specs (unlock.ts). */
   unlock?: string[];
+  /** Age identity files and OpenPGP secret keys that open sealed secrets and --env-file files. */
+  decryptIdentities?: string[];
+  /** Encrypted .env/TOML/YAML/JSON files whose values become variables (server secrets win). */
+  envFiles?: string[];
+  /** Ask for the batch encrypted end to end to an ephemeral key. */
+  e2e?: boolean;
   /** Shows a progress line (the CLI passes one only when stderr is a terminal). */
   progress?: (line: string | undefined) => void;
   /** CMD and its arguments. */
@@ -75,6 +85,7 @@ class Run {
   private filesDir: string | undefined;
   private files: string[] = [];
   private readonly o: RunOptions;
+  private identities: (() => Promise<SealedIdentities>) | undefined;
 
   constructor(o: RunOptions, folderKeyNames: readonly string[] = []) {
     this.o = o;
@@ -97,13 +108,14 @@ class Run {
     const { o, app, envName } = this;
     let set: SecretSet;
     try {
-      set = await retry(() => this.client.getAll(app, envName), { waitMs, log: o.log, what: 'a server' });
+      set = await retry(() => this.client.getAll(app, envName, { e2e: o.e2e === true }), { waitMs, log: o.log, what: 'a server' });
     } catch (e) {
       if (e instanceof WardError && e.code === 'ERR_API_DENIED') {
         throw new WardError('ERR_API_DENIED', `reading ${app}/${envName} was denied: ${e.message}`, { cause: e, hint: 'check the policies for this workload (ward policy explain)' });
       }
       throw e;
     }
+    await this.unseal(set.secrets);
     const local = new Map<string, Secret>(set.secrets.map((s) => [s.name, s]));
 
     // every secret referenced from elsewhere: variables, secret values, templates
@@ -124,7 +136,9 @@ class Run {
           return;
         }
         try {
-          fetched.set(ref, (await this.client.get(a, e, n)).value);
+          const secret = await this.client.get(a, e, n);
+          await this.unseal([secret]);
+          fetched.set(ref, secret.value);
         } catch (err) {
           if (!(err instanceof WardError)) throw err;
           // a network failure here is not "missing": it ends the start like any other
@@ -137,6 +151,14 @@ class Run {
     // folder keys of --unlock open folders for the app; they are not handed to it
     const given = set.secrets.filter((s) => !this.folderKeyNames.has(s.name));
     const secrets: FetchedSecret[] = given.map((s) => ({ name: s.name, value: s.value, kind: s.kind }));
+    if (o.envFiles?.length) {
+      const m = await import('./sealed.ts');
+      // a secret of the same name from the server wins over the file's value
+      for (const f of await m.readEnvFiles(o.envFiles, this.identityLoader(m))) {
+        if (local.has(f.name)) f.value.fill(0);
+        else secrets.push(f);
+      }
+    }
     const env = buildEnv(o.baseEnv, secrets, {
       override: o.override,
       resolve: (ref, variable) => {
@@ -167,6 +189,17 @@ class Run {
     for (const s of set.secrets) s.value.fill(0);
     for (const v of fetched.values()) v.fill(0);
     return { env, revision: set.revision, files: this.files };
+  }
+
+  private identityLoader(m: { lazyIdentities: typeof lazyIdentities }): () => Promise<SealedIdentities> {
+    return (this.identities ??= m.lazyIdentities(this.o.decryptIdentities ?? []));
+  }
+
+  /** Opens sealed values in place with the --identity FILE keys (loaded only when one is met). */
+  private async unseal(secrets: Secret[]): Promise<void> {
+    if (!secrets.some((s) => s.sealed)) return;
+    const m = await import('./sealed.ts');
+    await m.unsealSecrets(secrets, this.identityLoader(m), (this.o.decryptIdentities ?? []).length > 0);
   }
 
   /** The folder key NAME of the app's own APP/ENV. */

@@ -12,6 +12,7 @@
  */
 import { WardError } from '../../errors.ts';
 import { encrypt as ageEncrypt, decrypt as ageDecrypt, parseRecipient, type Identity } from '../age/index.ts';
+export { E2E_CONTENT_TYPE, E2E_HEADER } from './e2e.ts';
 import { decryptPgp, encryptPgp, isOpenPgpData, readPublicKeys, sniff, type PgpSecretKey } from '../pgp/index.ts';
 
 /** A recipient as `ward recipients` registers it (src/store/types.ts RecipientRecord). */
@@ -47,10 +48,11 @@ export async function parseSealRecipient(data: Uint8Array, name: string): Promis
 }
 
 /**
- * Encrypts a value to every recipient (one message).
- * @throws WardError ERR_SEALED_NO_RECIPIENTS, ERR_SEALED_RECIPIENTS_MIXED, ERR_AGE_RECIPIENT, ERR_PGP_KEY
+ * Checks that a value can be sealed to these recipients of `where` (APP/ENV): at least one, all of
+ * one kind.
+ * @throws WardError ERR_SEALED_NO_RECIPIENTS, ERR_SEALED_RECIPIENTS_MIXED
  */
-export async function sealValue(recipients: readonly SealRecipient[], plaintext: Buffer, where: string): Promise<Buffer> {
+export function checkSealRecipients(recipients: readonly SealRecipient[], where: string): 'age' | 'pgp' {
   if (recipients.length === 0) {
     throw new WardError('ERR_SEALED_NO_RECIPIENTS', `${where} has no recipients`, { hint: `register the app's public key first: ward recipients add ${where} age1…` });
   }
@@ -60,7 +62,15 @@ export async function sealValue(recipients: readonly SealRecipient[], plaintext:
       hint: `keep one kind: ward recipients ls ${where}, then ward recipients rm`,
     });
   }
-  if (kinds.has('age')) return ageEncrypt(recipients.map((r) => parseRecipient(r.key)), plaintext);
+  return recipients[0]!.kind;
+}
+
+/**
+ * Encrypts a value to every recipient (one message).
+ * @throws WardError ERR_SEALED_NO_RECIPIENTS, ERR_SEALED_RECIPIENTS_MIXED, ERR_AGE_RECIPIENT, ERR_PGP_KEY
+ */
+export async function sealValue(recipients: readonly SealRecipient[], plaintext: Buffer, where: string): Promise<Buffer> {
+  if (checkSealRecipients(recipients, where) === 'age') return ageEncrypt(recipients.map((r) => parseRecipient(r.key)), plaintext);
   const keys = (await Promise.all(recipients.map((r) => readPublicKeys(Buffer.from(r.key, 'utf8'), r.id)))).flat();
   const out: Buffer[] = [];
   await encryptPgp(bufferSource(plaintext), { write: async (chunks) => void out.push(...chunks.map((c) => Buffer.from(c))) }, keys);

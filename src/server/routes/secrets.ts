@@ -6,6 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { WardError } from '../../errors.ts';
 import { encrypt as ageEncrypt, X25519Recipient } from '../../formats/age/index.ts';
+import { E2E_CONTENT_TYPE, E2E_HEADER } from '../../formats/sealed/index.ts';
 import type { SecretRef, SecretVersion } from '../../store/types.ts';
 import { sourceAddress } from '../identity.ts';
 import * as s from '../schemas.ts';
@@ -19,8 +20,6 @@ type Params = { app: string; env: string; name: string };
  * {@link E2E_CONTENT_TYPE}, so a TLS-terminating proxy between client and server sees only
  * ciphertext.
  */
-export const E2E_HEADER = 'ward-e2e-recipient';
-export const E2E_CONTENT_TYPE = 'application/vnd.ward.e2e+age';
 const e2eHeaders = {
   type: 'object',
   properties: {
