@@ -131,16 +131,17 @@ export function creatingKeks(store: Store, keys: { currentVersion(scope: { app: 
     await keys.currentVersion({ app: ref.app, env: ref.env });
     return store.putSecret(ref, seal);
   };
-  // methods bound once: this sits on the hot read path
-  const bound = new Map<string | symbol, unknown>([['putSecret', putSecret]]);
+  // each method bound once (this sits on the hot read path), again if the store hands out another
+  const bound = new Map<string | symbol, { from: unknown; fn: unknown }>();
   return new Proxy(store, {
     get(target, prop) {
-      const hit = bound.get(prop);
-      if (hit !== undefined) return hit;
+      if (prop === 'putSecret') return putSecret;
       const value: unknown = Reflect.get(target, prop, target);
       if (typeof value !== 'function') return value;
+      const hit = bound.get(prop);
+      if (hit?.from === value) return hit.fn;
       const fn = (value as (...a: unknown[]) => unknown).bind(target);
-      bound.set(prop, fn);
+      bound.set(prop, { from: value, fn });
       return fn;
     },
   });
