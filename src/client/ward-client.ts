@@ -74,6 +74,8 @@ export interface WatchOptions {
   waitSeconds?: number;
   /** Interval of the batch-read fallback for servers without the watch route. */
   pollMs?: number;
+  /** Batch reads encrypted end to end (as {@link WardClient.getAll}). */
+  e2e?: boolean;
   /** Told about transient failures; the watch retries them with backoff and never ends on them. */
   log?: (message: string) => void;
 }
@@ -191,9 +193,11 @@ export class WardClient {
    * @throws WardError ERR_API_DENIED (denied or absent: the server does not tell them apart),
    *   ERR_API_UNAVAILABLE, ERR_TLS_*
    */
-  async get(app: string, env: string, name: string, options: { version?: number } = {}): Promise<Secret> {
+  async get(app: string, env: string, name: string, options: { version?: number; e2e?: boolean } = {}): Promise<Secret> {
     const what = `${app}/${env}/${name}`;
-    const res = await this.http.request<WireSecret>('GET', `/v1/secrets/${seg(app, 'app')}/${seg(env, 'env')}/${seg(name, 'name')}`, { query: { version: options.version } });
+    const path = `/v1/secrets/${seg(app, 'app')}/${seg(env, 'env')}/${seg(name, 'name')}`;
+    const query = { version: options.version };
+    const res = options.e2e ? await this.getEncrypted<WireSecret>(path, query) : await this.http.request<WireSecret>('GET', path, { query });
     return decodeSecret(app, env, res, what);
   }
 
@@ -213,10 +217,10 @@ export class WardClient {
   }
 
   /** A GET whose answer is encrypted to an ephemeral age key that lives only in this call. */
-  private async getEncrypted<T>(path: string): Promise<T> {
+  private async getEncrypted<T>(path: string, query: Record<string, number | undefined> = {}): Promise<T> {
     const { X25519Identity, decrypt } = await import('../formats/age/index.ts');
     const key = X25519Identity.generate();
-    const res = await this.http.requestBytes('GET', path, { headers: { [E2E_HEADER]: key.recipient.toString() } });
+    const res = await this.http.requestBytes('GET', path, { query, headers: { [E2E_HEADER]: key.recipient.toString() } });
     if (!res.contentType.startsWith(E2E_CONTENT_TYPE)) {
       throw new WardError('ERR_API_BAD_RESPONSE', `${res.server} did not encrypt its answer end to end`, { hint: 'the server (or something in between) does not support --e2e' });
     }
@@ -265,7 +269,7 @@ export class WardClient {
   private async *watchLoop(app: string, env: string, options: WatchOptions): AsyncGenerator<SecretSet> {
     const { signal } = options;
     const patient: RetryOptions = { waitMs: 0, maxMs: 10_000, ...(signal ? { signal } : {}), ...(options.log ? { log: options.log } : {}) };
-    let revision = options.revision ?? (await retry(() => this.getAll(app, env), patient)).revision;
+    let revision = options.revision ?? (await retry(() => this.getAll(app, env, { e2e: options.e2e === true }), patient)).revision;
     let longPoll = true;
     while (!signal?.aborted) {
       let next: number;
@@ -279,13 +283,13 @@ export class WardClient {
           continue;
         }
         if (next === revision) continue;
-        const set = await retry(() => this.getAll(app, env), patient);
+        const set = await retry(() => this.getAll(app, env, { e2e: options.e2e === true }), patient);
         revision = set.revision;
         yield set;
       } else {
         await delay(options.pollMs ?? 5_000, signal);
         if (signal?.aborted) break;
-        const set = await retry(() => this.getAll(app, env), patient);
+        const set = await retry(() => this.getAll(app, env, { e2e: options.e2e === true }), patient);
         if (set.revision === revision) continue;
         revision = set.revision;
         yield set;

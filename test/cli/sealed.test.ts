@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { generateKey } from 'openpgp';
 import { admin, BIN, cleanEnv, freePort, initDeployment, ward, wardOk, type Deployment, type RunningServer, startWardServer } from '../client/deployment.ts';
 
-const APP = `console.log(JSON.stringify({ DB_PASSWORD: process.env.DB_PASSWORD, PGP_TOKEN: process.env.PGP_TOKEN, PLAIN: process.env.PLAIN, FROM_FILE: process.env.FROM_FILE, db_url: process.env.db_url }));`;
+const APP = `console.log(JSON.stringify({ DB_PASSWORD: process.env.DB_PASSWORD, PGP_TOKEN: process.env.PGP_TOKEN, PLAIN: process.env.PLAIN, FROM_FILE: process.env.FROM_FILE, db_url: process.env.db_url, REF: process.env.REF }));`;
 const SEALED = 'sealed-db-password-7f3a';
 
 let dep: Deployment;
@@ -209,16 +209,19 @@ async function startProxy(upstreamPort: number): Promise<{ server: Server; port:
 test('ward run --e2e through a TLS-terminating proxy: the proxy sees only ciphertext, the app gets the values', async () => {
   const upstream = Number(new URL(server.url).port);
   admin(dep, server.url).set('shop/prod/db.url', 'postgres://user:e2e-only-secret@db/shop');
+  // a reference to another env (readable through the team-read policy above): a single read, e2e too
+  admin(dep, server.url).set('shop/team/TEAM_PLAIN', 'team-ref-secret');
   const proxy = await startProxy(upstream);
   try {
     const url = `https://127.0.0.1:${proxy.port}`;
-    const e2e = await runAppAsync(['--identity', identity, '--identity', appKey, '--e2e', '--wait', '10s'], { WARD_SERVER: url });
+    const e2e = await runAppAsync(['--identity', identity, '--identity', appKey, '--e2e', '--wait', '10s'], { WARD_SERVER: url, REF: 'ward:shop/team/TEAM_PLAIN' });
     assert.equal(e2e.status, 0, e2e.stderr);
+    assert.equal(e2e.env?.REF, 'team-ref-secret');
     assert.equal(e2e.env?.db_url, 'postgres://user:e2e-only-secret@db/shop');
     assert.equal(e2e.env?.PLAIN, 'plain-value');
     const seen = proxy.seen();
     assert.match(seen.toString('latin1'), /application\/vnd\.ward\.e2e\+age/, 'the proxy saw the HTTP exchange');
-    for (const secret of ['e2e-only-secret', 'plain-value']) {
+    for (const secret of ['e2e-only-secret', 'plain-value', 'team-ref-secret']) {
       assert.ok(!seen.includes(Buffer.from(secret)), `${secret} in clear at the proxy`);
       assert.ok(!seen.toString('latin1').includes(Buffer.from(`postgres://user:${secret}`).toString('base64').slice(0, 20)), `${secret} base64 at the proxy`);
       assert.ok(!seen.toString('latin1').includes(Buffer.from(secret).toString('base64').slice(0, 12)), `${secret} base64 at the proxy`);

@@ -196,6 +196,12 @@ describe('end-to-end batch answers', () => {
     assert.equal(Buffer.from(json.secrets[0].value, 'base64').toString(), 'e2e-plaintext-value');
     const bad = await rawGet('/v1/env/e2e/prod', { 'ward-e2e-recipient': 'age1nope' });
     assert.equal(bad.status, 400);
+    const one = await rawGet('/v1/secrets/e2e/prod/TOKEN', { 'ward-e2e-recipient': eph.recipient.toString() });
+    assert.equal(one.type, 'application/vnd.ward.e2e+age');
+    assert.ok(!one.body.toString('latin1').includes(b64('e2e-plaintext-value')));
+    const single = JSON.parse((await ageDecrypt([eph], one.body)).toString('utf8'));
+    assert.equal(Buffer.from(single.value, 'base64').toString(), 'e2e-plaintext-value');
+    assert.equal(single.name, 'TOKEN');
   });
 });
 

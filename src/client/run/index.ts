@@ -136,7 +136,7 @@ class Run {
           return;
         }
         try {
-          const secret = await this.client.get(a, e, n);
+          const secret = await this.client.get(a, e, n, { e2e: o.e2e === true });
           await this.unseal([secret]);
           fetched.set(ref, secret.value);
         } catch (err) {
@@ -205,7 +205,7 @@ class Run {
   /** The folder key NAME of the app's own APP/ENV. */
   async folderKey(name: string): Promise<Buffer> {
     try {
-      return (await this.client.get(this.app, this.envName, name)).value;
+      return (await this.client.get(this.app, this.envName, name, { e2e: this.o.e2e === true })).value;
     } catch (e) {
       if (e instanceof WardError && e.code === 'ERR_API_DENIED') {
         throw new WardError('ERR_API_DENIED', `--unlock: the folder key ${this.app}/${this.envName}/${name} is not readable by this workload`, {
@@ -289,7 +289,7 @@ export async function runWard(o: RunOptions): Promise<number> {
   });
   supervisor.start();
   const watching = (async () => {
-    for await (const set of run.client.watch(run.app, run.envName, { revision: first.revision, signal: abort.signal, log: o.log })) {
+    for await (const set of run.client.watch(run.app, run.envName, { revision: first.revision, signal: abort.signal, log: o.log, e2e: o.e2e === true })) {
       // only the change matters here: the refresh fetches everything again, references included
       for (const s of set.secrets) s.value.fill(0);
       supervisor.changed();

@@ -3,7 +3,7 @@
  * rollback. Authorization of the route's own resource happens in the protected context's hook
  * before these handlers run; handlers that return several items check each one again.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { WardError } from '../../errors.ts';
 import { encrypt as ageEncrypt, X25519Recipient } from '../../formats/age/index.ts';
 import { E2E_CONTENT_TYPE, E2E_HEADER } from '../../formats/sealed/index.ts';
@@ -74,11 +74,24 @@ export async function writeSecret(
   }
 }
 
-function parseE2eRecipient(text: string): X25519Recipient {
+/** The request's end-to-end recipient, if it asked for one (parsed before anything is audited as granted). */
+function e2eRecipient(req: FastifyRequest): X25519Recipient | undefined {
+  const text = req.headers[E2E_HEADER] as string | undefined;
+  if (text === undefined) return undefined;
   try {
     return X25519Recipient.parse(text);
   } catch {
     throw new WardError('ERR_API_BAD_REQUEST', `invalid ${E2E_HEADER}: not an age X25519 recipient`);
+  }
+}
+
+/** Sends `json` as a binary age file encrypted to `recipient`. */
+async function sendEncrypted(reply: FastifyReply, recipient: X25519Recipient, json: string): Promise<FastifyReply> {
+  const plaintext = Buffer.from(json, 'utf8');
+  try {
+    return reply.type(E2E_CONTENT_TYPE).header('vary', E2E_HEADER).send(await ageEncrypt([recipient], plaintext));
+  } finally {
+    plaintext.fill(0);
   }
 }
 
@@ -95,19 +108,22 @@ export async function secretRoutes(app: FastifyInstance): Promise<void> {
       summary: 'Read a secret (latest version, or ?version=N)',
       params: s.secretParams,
       querystring: s.readQuery,
+      headers: e2eHeaders,
       response: { 200: s.secretValue, ...s.errorResponses },
     },
     config: { ward: { action: 'secret.read', op: 'read', resource: secretPath } },
-    handler: async (req) => {
+    handler: async (req, reply) => {
       const r = ref(req);
       const q = req.query as { version?: string };
+      const recipient = e2eRecipient(req);
       const row = await ctx.store.getSecret(r, q.version === undefined ? undefined : Number(q.version));
       if (!row || row.destroyedAt !== null) throw ctx.notFoundOrDenied(req, secretPath(req), q.version === undefined ? 'secret' : 'version');
       const plaintext = await openVersion(ctx, row);
       const value = plaintext.toString('base64');
       plaintext.fill(0);
-      await ctx.audit(req, 'granted', `version=${row.version}`);
-      return { ...r, version: row.version, kind: row.kind, sealed: row.sealed, createdAt: row.createdAt, value };
+      await ctx.audit(req, 'granted', `version=${row.version}${recipient ? ' e2e' : ''}`);
+      const answer = { ...r, version: row.version, kind: row.kind, sealed: row.sealed, createdAt: row.createdAt, value };
+      return recipient ? sendEncrypted(reply, recipient, JSON.stringify(answer)) : answer;
     },
   });
 
@@ -148,19 +164,10 @@ export async function secretRoutes(app: FastifyInstance): Promise<void> {
       // rules, an admin or the env's own workload may read every item: skip the per-item checks.
       const whole = !authz.hasDenyRules && (principal.role === 'admin' || (principal.app === a && principal.env === env));
       const allowed = whole ? batch.secrets : batch.secrets.filter((item) => authz.decide(principal, 'read', `${a}/${env}/${item.name}`, source).decision === 'allow');
-      const e2e = req.headers[E2E_HEADER] as string | undefined;
-      // parsed before the audit record, so a recipient that is not a valid key is a bad request
-      const recipient = e2e === undefined ? undefined : parseE2eRecipient(e2e);
+      const recipient = e2eRecipient(req);
       await ctx.audit(req, 'granted', `revision=${batch.revision} secrets=${allowed.length}${recipient ? ' e2e' : ''}`);
       const json = allowed.length === batch.secrets.length ? batch.json : JSON.stringify({ app: a, env, revision: batch.revision, secrets: allowed });
-      if (recipient) {
-        const plaintext = Buffer.from(json, 'utf8');
-        try {
-          return reply.type(E2E_CONTENT_TYPE).header('vary', E2E_HEADER).send(await ageEncrypt([recipient], plaintext));
-        } finally {
-          plaintext.fill(0);
-        }
-      }
+      if (recipient) return sendEncrypted(reply, recipient, json);
       reply.type('application/json; charset=utf-8');
       return reply.send(json);
     },
