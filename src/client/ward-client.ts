@@ -227,6 +227,8 @@ export class WardClient {
     const json = await decrypt([key], res.body);
     try {
       return JSON.parse(json.toString('utf8')) as T;
+    } catch (e) {
+      throw new WardError('ERR_API_BAD_RESPONSE', `the end-to-end answer from ${res.server} is not JSON`, { cause: e });
     } finally {
       json.fill(0);
     }

@@ -14,6 +14,9 @@ import { formatTime, printJson, printTable } from './format.ts';
 import { parseScope, parseSecretPath, parseVersion } from './parse.ts';
 import { readValue } from './secret.ts';
 
+/** The server's limit on an import (src/server/routes/recipients.ts MAX_IMPORT_CHARS). */
+const MAX_IMPORT_BYTES = 1024 * 1024;
+
 function readFile(path: string, what: string): Buffer {
   try {
     return readFileSync(path);
@@ -93,7 +96,9 @@ export async function importSecrets(file: string, opts: ContextFlags & { app?: s
   const format = (opts.format ?? formatFromPath(file) ?? 'env') as ValueFileFormat;
   if (!['env', 'toml', 'yaml', 'json'].includes(format)) throw usageError(`invalid --format ${JSON.stringify(format)}`, 'env, toml, yaml or json');
   const target = opts.app === undefined || opts.env === undefined ? {} : { ...parseEnvScope(`${opts.app}/${opts.env}`) };
-  const content = readFile(file, 'input').toString('utf8');
+  const bytes = readFile(file, 'input');
+  if (bytes.length > MAX_IMPORT_BYTES) throw new WardError('ERR_API_TOO_LARGE', `${file} is larger than ${MAX_IMPORT_BYTES} bytes`, { hint: 'split it into several files' });
+  const content = bytes.toString('utf8');
   const r = await withClient(opts, ({ client }) => client.importFile({ format, content, ...target }));
   if (opts.json) printJson(r);
   else info(`imported ${file}: ${r.written} written, ${r.unchanged} unchanged (${r.envs.join(', ') || 'nothing'})`);
