@@ -31,8 +31,8 @@ import { SCHEMA_VERSION } from './migrations.ts';
 import { clampLimit, encodeCursor } from './paging.ts';
 import { assertSegments, formatSecretPath } from './paths.ts';
 import { PG_MIGRATIONS } from './postgres-migrations.ts';
-import { assertKek, assertKeyArgs, kekRow, wrappedKeyRow } from './sqlite.ts';
-import type { KekRow, WrappedKeyRow } from './types.ts';
+import { assertKek, assertKeyArgs, assertRewraps, kekRow, wrappedKeyRow } from './sqlite.ts';
+import type { KekRow, RewrapUpdate, WrappedKeyRow } from './types.ts';
 import {
   assertRecipient, assertSealed, assertServerKey, auditRecord, CERT_ROLES, certificate, listSecretsSql, policy, recipient, secretMeta, serverKey, token,
   version, versionMeta, VERSION_ROW,
@@ -539,13 +539,13 @@ export class PostgresStore implements Store {
     });
   }
 
-  rewrapKey(ref: SecretRef & { version: number }, oldKeyId: string, wrappedKey: Buffer, keyId: string): Promise<boolean> {
-    assertSegments(ref.app, ref.env, ref.name);
-    assertKeyArgs(oldKeyId, null, 1);
-    assertKeyArgs(keyId, null, 1);
-    if (!Buffer.isBuffer(wrappedKey) || !Number.isSafeInteger(ref.version)) throw new TypeError('wrappedKey must be a Buffer and version an integer');
-    return this.#run(async () =>
-      (await this.#pool.query(PG_SQL.rewrapKey, [wrappedKey, keyId, ref.app, ref.env, ref.name, ref.version, oldKeyId])).rowCount === 1);
+  rewrapKeys(updates: RewrapUpdate[]): Promise<boolean[]> {
+    assertRewraps(updates);
+    return this.#tx(async (c) => {
+      const done: boolean[] = [];
+      for (const u of updates) done.push((await c.query(PG_SQL.rewrapKey, [u.wrappedKey, u.keyId, u.ref.app, u.ref.env, u.ref.name, u.ref.version, u.oldKeyId])).rowCount === 1);
+      return done;
+    });
   }
 
   putPolicy(p: PolicyRecord): Promise<void> {

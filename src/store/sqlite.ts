@@ -44,6 +44,7 @@ import type {
   EnrolmentToken,
   KekRow,
   ListSecretsQuery,
+  RewrapUpdate,
   NewSecretVersion,
   Page,
   PolicyRecord,
@@ -198,11 +199,22 @@ export function assertKek(k: KekRow): void {
   }
 }
 
-/** Checks the arguments of wrappedKeys and rewrapKey. */
+/** Checks the arguments of wrappedKeys. */
 export function assertKeyArgs(keyId: string, after: { name: string; version: number } | null, limit: number): void {
   if (typeof keyId !== 'string' || keyId.length === 0) throw new TypeError('keyId must be a non-empty string');
   if (after !== null && (typeof after.name !== 'string' || !Number.isSafeInteger(after.version))) throw new TypeError('after must be { name, version }');
   if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) throw new TypeError('limit must be 1..10000');
+}
+
+/** Checks the arguments of rewrapKeys. */
+export function assertRewraps(updates: RewrapUpdate[]): void {
+  if (!Array.isArray(updates) || updates.length > 10_000) throw new TypeError('updates must be an array of at most 10000');
+  for (const u of updates) {
+    assertSegments(u.ref.app, u.ref.env, u.ref.name);
+    assertKeyArgs(u.oldKeyId, null, 1);
+    assertKeyArgs(u.keyId, null, 1);
+    if (!Buffer.isBuffer(u.wrappedKey) || !Number.isSafeInteger(u.ref.version)) throw new TypeError('wrappedKey must be a Buffer and version an integer');
+  }
 }
 
 export function policy(r: Row): PolicyRecord {
@@ -809,12 +821,11 @@ export class SqliteStore implements Store {
     );
   }
 
-  rewrapKey(ref: SecretRef & { version: number }, oldKeyId: string, wrappedKey: Buffer, keyId: string): Promise<boolean> {
-    assertSegments(ref.app, ref.env, ref.name);
-    assertKeyArgs(oldKeyId, null, 1);
-    assertKeyArgs(keyId, null, 1);
-    if (!Buffer.isBuffer(wrappedKey) || !Number.isSafeInteger(ref.version)) throw new TypeError('wrappedKey must be a Buffer and version an integer');
-    return this.#write(() => Number(this.#q(SQL.rewrapKey).run(wrappedKey, keyId, ref.app, ref.env, ref.name, ref.version, oldKeyId).changes) === 1);
+  /** One transaction, so a batch costs one fsync (the event loop waits for it). */
+  rewrapKeys(updates: RewrapUpdate[]): Promise<boolean[]> {
+    assertRewraps(updates);
+    return this.#write(() =>
+      updates.map((u) => Number(this.#q(SQL.rewrapKey).run(u.wrappedKey, u.keyId, u.ref.app, u.ref.env, u.ref.name, u.ref.version, u.oldKeyId).changes) === 1));
   }
 
   putPolicy(p: PolicyRecord): Promise<void> {

@@ -138,6 +138,14 @@ export interface KekRow {
   createdAt: number;
 }
 
+/** One re-wrapped data key to store (Store.rewrapKeys). */
+export interface RewrapUpdate {
+  ref: SecretRef & { version: number };
+  oldKeyId: string;
+  wrappedKey: Buffer;
+  keyId: string;
+}
+
 /** A stored data key, what key rotation reads and re-wraps (the value itself is not touched). */
 export interface WrappedKeyRow extends SecretRef {
   version: number;
@@ -277,11 +285,11 @@ export interface Store {
    */
   wrappedKeys(app: string, env: string, keyId: string, after: { name: string; version: number } | null, limit: number): Promise<WrappedKeyRow[]>;
   /**
-   * Replaces one version's wrapped data key and key id, only if its key id is still `oldKeyId`
-   * and it is not destroyed (check-and-set: a concurrent destroy or re-wrap is not clobbered).
-   * Does not bump the env revision: the value is unchanged.
+   * Replaces versions' wrapped data keys and key ids in one transaction, each only if its key id
+   * is still `oldKeyId` and it is not destroyed (check-and-set: a concurrent destroy or re-wrap is
+   * not clobbered); says which were replaced. Does not bump the env revision: values are unchanged.
    */
-  rewrapKey(ref: SecretRef & { version: number }, oldKeyId: string, wrappedKey: Buffer, keyId: string): Promise<boolean>;
+  rewrapKeys(updates: RewrapUpdate[]): Promise<boolean[]>;
 
   putPolicy(policy: PolicyRecord): Promise<void>;
   listPolicies(): Promise<PolicyRecord[]>;

@@ -720,13 +720,17 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: Co
         const rest = await s.wrappedKeys('app', 'prod', 'old', { name: 'b', version: 1 }, 2);
         assert.deepEqual(rest.map((k) => `${k.name}#${k.version}`), ['c#1']);
 
-        assert.equal(await s.rewrapKey({ ...ref('a'), version: 1 }, 'old', Buffer.from('rewrapped'), 'new'), true);
-        assert.equal(await s.rewrapKey({ ...ref('a'), version: 1 }, 'old', Buffer.from('again'), 'newer'), false, 'check-and-set on the old key id');
-        assert.equal(await s.rewrapKey({ ...ref('d'), version: 1 }, 'old', Buffer.from('x'), 'new'), false, 'a destroyed version stays destroyed');
+        const rewrap = (name: string, oldKeyId: string, wrapped: string, keyId: string) => ({ ref: { ...ref(name), version: 1 }, oldKeyId, wrappedKey: Buffer.from(wrapped), keyId });
+        assert.deepEqual(await s.rewrapKeys([
+          rewrap('a', 'old', 'rewrapped', 'new'),
+          rewrap('a', 'old', 'again', 'newer'),
+          rewrap('d', 'old', 'x', 'new'),
+        ]), [true, false, false], 'check-and-set on the old key id; a destroyed version stays destroyed');
+        assert.deepEqual(await s.rewrapKeys([]), []);
         const row = await s.getSecret(ref('a'), 1);
         assert.deepEqual([row?.keyId, row?.wrappedKey.toString(), row?.ciphertext.toString()], ['new', 'rewrapped', 'ct:app/prod/a#1'], 'the value is untouched');
         const revision = await s.envRevision('app', 'prod');
-        await s.rewrapKey({ ...ref('b'), version: 1 }, 'old', Buffer.from('rewrapped'), 'new');
+        assert.deepEqual(await s.rewrapKeys([rewrap('b', 'old', 'rewrapped', 'new')]), [true]);
         assert.equal(await s.envRevision('app', 'prod'), revision, 'a re-wrap changes no value: no new revision');
         assert.deepEqual((await s.wrappedKeys('app', 'prod', 'old', null, 10)).map((k) => k.name), ['c']);
         await misuse(() => s.wrappedKeys('app', 'prod', 'old', null, 0));

@@ -18,6 +18,7 @@ import type { UnsealProgress } from '../../keys/provider.ts';
 import type { ServerContext } from '../app.ts';
 import { createRateLimiter } from '../rate-limit.ts';
 import * as s from '../schemas.ts';
+import type { RewrapUpdate } from '../../store/types.ts';
 import { secretAad } from '../vault.ts';
 
 /** Largest passphrase or share accepted, in bytes (before base64). */
@@ -237,6 +238,7 @@ async function rewrapKeyId(ctx: ServerContext, scope: KekScope, keyId: string, b
   while (seen < budget) {
     const page = Math.min(PAGE, budget - seen);
     const rows = await ctx.store.wrappedKeys(scope.app, scope.env, keyId, after, page);
+    const updates: RewrapUpdate[] = [];
     for (const row of rows) {
       let next;
       try {
@@ -245,8 +247,10 @@ async function rewrapKeyId(ctx: ServerContext, scope: KekScope, keyId: string, b
         if (!(e instanceof WardError) || e.code !== 'ERR_CRYPTO_AUTH') throw e;
         throw new WardError('ERR_CRYPTO_AUTH', `the data key of ${row.app}/${row.env}/${row.name} version ${row.version} does not open: rotation stopped`, { cause: e });
       }
-      if (next.keyId !== row.keyId && (await ctx.store.rewrapKey(row, row.keyId, next.wrappedKey, next.keyId))) rewrapped++;
+      if (next.keyId !== row.keyId) updates.push({ ref: row, oldKeyId: row.keyId, wrappedKey: next.wrappedKey, keyId: next.keyId });
     }
+    // one transaction per page (SQLite: one fsync, during which the event loop waits)
+    rewrapped += (await ctx.store.rewrapKeys(updates)).filter(Boolean).length;
     seen += rows.length;
     const last = rows.at(-1);
     if (!last || rows.length < page) break;
