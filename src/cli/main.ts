@@ -3,7 +3,7 @@
  * `register(program)`, which declares its flags and help and imports its implementation lazily,
  * so `ward run` loads only what `ward run` needs.
  */
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ExitCode } from '../errors.ts';
 import { debugEnabled, reportError } from './ui.ts';
@@ -16,6 +16,7 @@ function version(): string {
 
 /** The program with the commands `args` needs: the one it names, or all of them. */
 export async function buildProgram(args: string[] = []): Promise<Command> {
+  const { Command } = await import('commander');
   const program = new Command('ward')
     .description('Ward: secrets for containers and device fleets, delivered over mutual TLS')
     .version(version(), '-V, --version', 'print the version and exit')
@@ -35,17 +36,24 @@ export async function buildProgram(args: string[] = []): Promise<Command> {
 
 /** Runs the CLI and returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
-  // --debug is accepted anywhere on the line, so it is taken out before commander sees it.
-  if (argv.includes('--debug')) debugEnabled.value = true;
-  const args = argv.filter((a) => a !== '--debug');
-  const program = await buildProgram(args);
+  // --debug is accepted anywhere before `--` (after it, the words are another program's), so it
+  // is taken out before commander sees it.
+  const end = argv.includes('--') ? argv.indexOf('--') : argv.length;
+  if (argv.slice(0, end).includes('--debug')) debugEnabled.value = true;
+  const args = argv.filter((a, i) => i >= end || a !== '--debug');
   try {
-    await program.parseAsync(args, { from: 'user' });
+    // The container entrypoint's common form skips commander (src/cli/commands/run.ts).
+    const run = args[0] === 'run' ? (await import('./commands/run.ts')) : undefined;
+    const fast = run?.parseRunArgv(args.slice(1));
+    if (run && fast) await run.runCommand(fast.command, fast.flags);
+    else await (await buildProgram(args)).parseAsync(args, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (e) {
-    if (e instanceof CommanderError) {
+    // commander is loaded lazily, so its errors are known by their code, not by instanceof
+    const { code, exitCode } = (e ?? {}) as { code?: unknown; exitCode?: unknown };
+    if (typeof code === 'string' && code.startsWith('commander.')) {
       // --help and --version exit through here with code 0; usage errors were already printed.
-      return e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+      return exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
     return reportError(e);
   }

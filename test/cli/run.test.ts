@@ -239,11 +239,11 @@ test('--watch: a changed secret reaches the app (file re-rendered, SIGHUP); SIGT
 
 test('flags and WARD_* variables: flags win, lists split on commas, bad values are usage errors', async () => {
   const { parseRun } = await import('../../src/cli/commands/run.ts');
-  const flags = { server: [] as string[], wait: '60s', template: [] as string[], onChange: 'hup', debounce: '1s' };
+  const flags = { server: [] as string[], identity: [] as string[], wait: '60s', template: [] as string[], unlock: [] as string[], envFile: [] as string[], onChange: 'hup', debounce: '1s' };
   const env = { WARD_SERVER: 'https://a:1, https://b:2', WARD_IDENTITY: '/id', WARD_APP: 'shop', WARD_ENV: 'prod' };
   const r = parseRun(flags, ['app', '--flag'], env);
   assert.deepEqual([r.servers, r.identityDir, r.app, r.env, r.waitMs, r.debounceMs, r.command], [['https://a:1', 'https://b:2'], '/id', 'shop', 'prod', 60_000, 1000, ['app', '--flag']]);
-  const f = parseRun({ ...flags, server: ['https://c:3'], identity: '/mine', app: 'x', env: 'y', wait: '0', onChange: 'restart', watch: true }, ['app'], env);
+  const f = parseRun({ ...flags, server: ['https://c:3'], identity: ['/mine'], app: 'x', env: 'y', wait: '0', onChange: 'restart', watch: true }, ['app'], env);
   assert.deepEqual([f.servers, f.identityDir, f.app, f.env, f.waitMs, f.onChange, f.watch], [['https://c:3'], '/mine', 'x', 'y', 0, 'restart', true]);
   assert.equal(parseRun(flags, ['app'], { ...env, WARD_APP: '' }).app, undefined, 'empty WARD_APP: from the certificate');
   for (const [fl, cmd, e] of [
