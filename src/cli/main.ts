@@ -7,7 +7,6 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ExitCode } from '../errors.ts';
 import { debugEnabled, reportError } from './ui.ts';
-import { commands } from './commands/index.ts';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -16,7 +15,7 @@ function version(): string {
 
 /** The program with the commands `args` needs: the one it names, or all of them. */
 export async function buildProgram(args: string[] = []): Promise<Command> {
-  const { Command } = await import('commander');
+  const [{ Command }, { commands }] = await Promise.all([import('commander'), import('./commands/index.ts')]);
   const program = new Command('ward')
     .description('Ward: secrets for containers and device fleets, delivered over mutual TLS')
     .version(version(), '-V, --version', 'print the version and exit')

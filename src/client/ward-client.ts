@@ -21,7 +21,7 @@ import type { WhoAmI } from './admin.ts';
 import { WardHttpClient } from './http.ts';
 import { describeIdentity, loadIdentity, type Identity } from './identity.ts';
 import { watchIdentityDir } from './identity-watch.ts';
-import { startRenewer, type Renewer } from './renew.ts';
+import type { Renewer } from './renew.ts';
 import { retry, type RetryOptions } from './wait.ts';
 
 export type SecretKind = 'env' | 'file';
@@ -139,14 +139,24 @@ export class WardClient {
     const dir = typeof options.identity === 'string' ? options.identity : undefined;
     if (dir !== undefined && options.reloadIdentity !== false) this.stops.push(watchIdentityDir(dir, () => this.reloadIdentity(dir, options.log)));
     if (dir !== undefined && options.renew) {
-      const renewer: Renewer = startRenewer({
-        dir,
-        servers,
-        ...(options.log ? { log: options.log } : {}),
-        // use the new certificate at once, without waiting for the directory watch
-        onRenewed: () => this.reloadIdentity(dir, options.log),
+      // loaded only for long-lived clients: renewal needs CSR and certificate code a one-shot
+      // `ward run` would load for nothing
+      let renewer: Renewer | undefined;
+      let stopped = false;
+      this.stops.push(() => {
+        stopped = true;
+        renewer?.stop();
       });
-      this.stops.push(() => renewer.stop());
+      void import('./renew.ts').then(({ startRenewer }) => {
+        if (stopped) return;
+        renewer = startRenewer({
+          dir,
+          servers,
+          ...(options.log ? { log: options.log } : {}),
+          // use the new certificate at once, without waiting for the directory watch
+          onRenewed: () => this.reloadIdentity(dir, options.log),
+        });
+      });
     }
   }
 

@@ -91,8 +91,9 @@ class Run {
     this.o = o;
     this.templates = o.templates.map(parseTemplateSpec);
     this.folderKeyNames = new Set(folderKeyNames);
-    // with --watch Ward stays running: it keeps the certificate renewed (docs/enrol.md)
-    this.client = new WardClient({ servers: o.servers, identity: o.identityDir, ...LOCAL_TIMEOUT, renew: o.watch, log: o.log });
+    // with --watch Ward stays running: it keeps the certificate renewed (docs/enrol.md) and picks up
+    // a rotated identity; without, it hands over within seconds and needs neither
+    this.client = new WardClient({ servers: o.servers, identity: o.identityDir, ...LOCAL_TIMEOUT, renew: o.watch, reloadIdentity: o.watch, log: o.log });
     const workload = o.app === undefined || o.env === undefined ? workloadOf(this.client.identity) : undefined;
     const app = o.app ?? workload?.app;
     const env = o.env ?? workload?.env;
