@@ -5,6 +5,8 @@
 #   (b) handshake: a new mTLS connection per request (50 concurrent workers)
 # Servers pinned to CPU 0, the load generator to CPU 1. Needs nginx (apt-get install nginx-light).
 #   ROUNDS=3 SECONDS_PER_RUN=10 bash bench/server/run.sh
+# LAYERS=1 adds, in keep-alive mode only, the layers of bench/server/layers.ts (bare node:https,
+# bare fastify, Ward without audit writes) in the same alternation: where Ward's CPU goes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$PWD/node_modules/.bin:$PATH"
@@ -40,6 +42,21 @@ for port in "$WARD_PORT" "$NGINX_PORT"; do
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 done
 NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -1)
+LAYER_NAMES=()
+LAYER_PORTS=()
+LAYER_PIDS=()
+if [[ -n "${LAYERS:-}" ]]; then
+  port=$((NGINX_PORT + 1))
+  for layer in https fastify ward-noaudit; do
+    taskset -c 0 node bench/server/layers.ts "$layer" "$DIR" "$port" 2>>"$DIR/layers.log" &
+    PIDS+=("$!")
+    LAYER_NAMES+=("$layer")
+    LAYER_PORTS+=("$port")
+    LAYER_PIDS+=("$!")
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    port=$((port + 1))
+  done
+fi
 
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), node $(node -v), nginx $(nginx -v 2>&1 | cut -d/ -f2), body $BYTES bytes" >&2
 load() { # MODE PORT LABEL SERVER_PID
@@ -49,8 +66,14 @@ load() { # MODE PORT LABEL SERVER_PID
 }
 for round in $(seq "$ROUNDS"); do
   for mode in keepalive handshake; do
-    if (( round % 2 )); then load "$mode" "$WARD_PORT" ward "$WARD_PID"; load "$mode" "$NGINX_PORT" nginx "$NGINX_WORKER"
-    else load "$mode" "$NGINX_PORT" nginx "$NGINX_WORKER"; load "$mode" "$WARD_PORT" ward "$WARD_PID"; fi
+    labels=(ward nginx); ports=("$WARD_PORT" "$NGINX_PORT"); pids=("$WARD_PID" "$NGINX_WORKER")
+    if [[ $mode == keepalive ]]; then labels+=("${LAYER_NAMES[@]}"); ports+=("${LAYER_PORTS[@]}"); pids+=("${LAYER_PIDS[@]}"); fi
+    n=${#labels[@]}
+    for ((k = 0; k < n; k++)); do
+      # odd rounds in order, even rounds reversed
+      i=$(( round % 2 ? k : n - 1 - k ))
+      load "$mode" "${ports[$i]}" "${labels[$i]}" "${pids[$i]}"
+    done
   done
 done
 node bench/server/summarize.ts <"$DIR/results.jsonl"

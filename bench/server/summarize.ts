@@ -21,5 +21,10 @@ for (const mode of ['keepalive', 'handshake']) {
     out.push(`${mode.padEnd(9)} ${label.padEnd(5)} runs=${rs.length} rps=${m(rs, 'rps')} p50=${m(rs, 'p50ms')}ms p99=${m(rs, 'p99ms')}ms cpu=${m(rs, 'serverCpuUsPerReq')}us/req errors=${rs.reduce((a, r) => a + r.errors + r.bad, 0)} group=${rs[0]!.group} (all rps: ${rs.map((r) => r.rps).join(', ')})`);
   }
   out.push(`${mode.padEnd(9)} ratio ward/nginx: throughput ${(m(ward, 'rps') / m(nginx, 'rps')).toFixed(2)}x, p99 ${(m(ward, 'p99ms') / m(nginx, 'p99ms')).toFixed(2)}x, server CPU per request ${(m(ward, 'serverCpuUsPerReq') / m(nginx, 'serverCpuUsPerReq')).toFixed(2)}x`);
+  // LAYERS=1: the layers of layers.ts, each against nginx
+  for (const label of [...new Set(runs.filter((r) => r.mode === mode).map((r) => r.label))].filter((l) => l !== 'ward' && l !== 'nginx')) {
+    const rs = pick(label);
+    out.push(`${mode.padEnd(9)} layer ${label.padEnd(12)} runs=${rs.length} rps=${m(rs, 'rps')} cpu=${m(rs, 'serverCpuUsPerReq').toFixed(1)}us/req (${(m(rs, 'serverCpuUsPerReq') / m(nginx, 'serverCpuUsPerReq')).toFixed(2)}x nginx) throughput ${(m(rs, 'rps') / m(nginx, 'rps')).toFixed(2)}x nginx (all rps: ${rs.map((r) => r.rps).join(', ')})`);
+  }
 }
 console.log(out.join('\n'));
