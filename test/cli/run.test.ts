@@ -237,6 +237,15 @@ test('--watch: a changed secret reaches the app (file re-rendered, SIGHUP); SIGT
   admin(dep, server.url).set('shop/prod/tls.key', 'KEY-1', { file: true });
 });
 
+test('the words after -- are the app\'s, --debug included', () => {
+  const r = spawnSync(process.execPath, [BIN, 'run', '--', '/bin/echo', '--debug', 'x'], {
+    env: cleanEnv({ WARD_IDENTITY: identity, WARD_SERVER: server.url }),
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '--debug x\n');
+});
+
 test('flags and WARD_* variables: flags win, lists split on commas, bad values are usage errors', async () => {
   const { parseRun } = await import('../../src/cli/commands/run.ts');
   const flags = { server: [] as string[], identity: [] as string[], wait: '60s', template: [] as string[], unlock: [] as string[], envFile: [] as string[], onChange: 'hup', debounce: '1s' };
