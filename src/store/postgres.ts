@@ -256,8 +256,14 @@ export class PostgresStore implements Store {
     return (await c.query<R>(sql, values)).rows;
   }
 
-  async #versions(sql: string, app: string, env: string, ...params: unknown[]): Promise<SecretVersion[]> {
-    const res = await this.#pool.query<unknown[]>({ text: sql, values: [app, env, ...params], rowMode: 'array' });
+  /**
+   * The reads of the request path (batch read, one secret, env revision) run as named statements:
+   * each pooled connection parses and plans them once, not on every call. Planning was most of
+   * their database time (bench/RESULTS.md, scale). A pooler in front of PostgreSQL must then keep
+   * prepared statements per client (PgBouncer 1.21+: max_prepared_statements).
+   */
+  async #versions(query: 'getEnv' | 'getLatest' | 'getVersion', app: string, env: string, ...params: unknown[]): Promise<SecretVersion[]> {
+    const res = await this.#pool.query<unknown[]>({ name: `ward_${query}`, text: PG_SQL[query], values: [app, env, ...params], rowMode: 'array' });
     return res.rows.map((r) => version(app, env, r));
   }
 
@@ -410,15 +416,15 @@ export class PostgresStore implements Store {
       const { app, env, name } = ref;
       if (v !== undefined && !Number.isSafeInteger(v)) return null;
       const rows = v === undefined
-        ? await this.#versions(PG_SQL.getLatest, app, env, name)
-        : await this.#versions(PG_SQL.getVersion, app, env, name, v);
+        ? await this.#versions('getLatest', app, env, name)
+        : await this.#versions('getVersion', app, env, name, v);
       return rows[0] ?? null;
     });
   }
 
   getEnv(app: string, env: string): Promise<SecretVersion[]> {
     assertSegments(app, env);
-    return this.#run(() => this.#versions(PG_SQL.getEnv, app, env));
+    return this.#run(() => this.#versions('getEnv', app, env));
   }
 
   listSecrets(query: ListSecretsQuery): Promise<Page<SecretMeta>> {
@@ -485,7 +491,10 @@ export class PostgresStore implements Store {
 
   envRevision(app: string, env: string): Promise<number> {
     assertSegments(app, env);
-    return this.#run(async () => (await this.#query<{ revision: number }>(PG_SQL.envRevision, [app, env]))[0]?.revision ?? 0);
+    return this.#run(async () => {
+      const res = await this.#pool.query<{ revision: number }>({ name: 'ward_envRevision', text: PG_SQL.envRevision, values: [app, env] });
+      return res.rows[0]?.revision ?? 0;
+    });
   }
 
   latestKek(app: string, env: string): Promise<KekRow | null> {

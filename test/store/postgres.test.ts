@@ -80,6 +80,35 @@ describe('PostgresStore specifics', () => {
     assert.deepEqual(rows.map((r) => Number(r.version)), MIGRATIONS.map((m) => m.version));
   });
 
+  test('the reads of the request path are named statements (planned once per connection) and stay correct across envs', async () => {
+    const s = await fresh({ poolSize: 1 });
+    await put(s, { app: 'a', env: 'one', name: 'X' });
+    await put(s, { app: 'a', env: 'two', name: 'Y' });
+    await put(s, { app: 'a', env: 'two', name: 'Y' });
+    const names: unknown[] = [];
+    const query = pg.Pool.prototype.query;
+    pg.Pool.prototype.query = function (this: pg.Pool, ...args: unknown[]) {
+      names.push((args[0] as { name?: string }).name);
+      return (query as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof query;
+    try {
+      // one connection: each named statement is reused with other parameters
+      for (let i = 0; i < 3; i++) {
+        assert.deepEqual((await s.getEnv('a', 'one')).map((v) => [v.name, v.version]), [['X', 1]]);
+        assert.deepEqual((await s.getEnv('a', 'two')).map((v) => [v.name, v.version]), [['Y', 2]]);
+        assert.equal((await s.getSecret({ app: 'a', env: 'two', name: 'Y' }))?.version, 2);
+        assert.equal((await s.getSecret({ app: 'a', env: 'two', name: 'Y' }, 1))?.version, 1);
+        assert.equal(await s.getSecret({ app: 'a', env: 'one', name: 'Y' }), null);
+        assert.equal(await s.envRevision('a', 'two'), 2);
+        assert.equal(await s.envRevision('a', 'three'), 0);
+      }
+    } finally {
+      pg.Pool.prototype.query = query;
+    }
+    assert.deepEqual([...new Set(names)].sort(), ['ward_envRevision', 'ward_getEnv', 'ward_getLatest', 'ward_getVersion']);
+    await s.close();
+  });
+
   test('replicas starting together migrate once', async () => {
     const url = await cluster.freshDatabase();
     const stores = await Promise.all(Array.from({ length: 4 }, () => openPostgresStore(url)));
