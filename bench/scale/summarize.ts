@@ -64,5 +64,5 @@ for (const pattern of ['hot', 'cold']) {
 for (const l of lines<List>('list.jsonl')) {
   out.push(`list     ${l.label.padEnd(12)} limit=${l.limit} pages=${l.pages} items=${l.items} total=${l.totalS}s first=${l.firstPageMs}ms median=${l.medianPageMs}ms max=${l.maxPageMs}ms per page; GET /v1/certs: ${l.certs} records, ${l.certsBytes} bytes, ${l.certsMs}ms`);
 }
-if (runs.length) out.push(`load     1-minute load average during the runs: ${Math.min(...runs.map((r) => r.load1))} to ${Math.max(...runs.map((r) => r.load1))}, median ${median(runs.map((r) => r.load1))}`);
+if (runs.length) out.push(`load     1-minute load average during the runs: ${Math.min(...runs.map((r) => r.load1))} to ${Math.max(...runs.map((r) => r.load1))}, median ${median(runs.map((r) => r.load1)).toFixed(1)}`);
 console.log(out.join('\n'));
