@@ -271,6 +271,7 @@ describe('ward migrate: SQLite to PostgreSQL', () => {
     });
     await s.putToken({ hash: 'a'.repeat(64), app: 'a', env: 'e', cidrs: ['10.0.0.0/8'], expiresAt: 9, createdAt: 1, createdBy: 'x', usedAt: null });
     await s.addRecipient({ app: 'a', env: 'e', id: 'age1xyz', kind: 'age', key: 'age1xyz', createdAt: 1, createdBy: 'x' });
+    await s.insertKek({ app: 'a', env: 'e', version: 1, masterKeyId: 'file:00', wrapped: Buffer.from('wrapped-kek'), createdAt: 1 });
     await s.initServerKey({ name: 'age-identity', ciphertext: Buffer.from([1, 2]), wrappedKey: Buffer.from([3]), keyId: 'k', publicKey: 'age1srv', createdAt: 1 });
     await s.appendAudit(Array.from({ length: 1200 }, (_, i) => auditEntry(i, i % 7 ? {} : { detail: `d${i} "quoted" ünï` })));
     await s.close();
@@ -282,7 +283,7 @@ describe('ward migrate: SQLite to PostgreSQL', () => {
     const url = await cluster.freshDatabase();
     const tables: string[] = [];
     const report = await migrateSqliteToPostgres(path, url, { onTable: (t) => tables.push(t) });
-    assert.deepEqual(report.counts, { secrets: 30, secret_versions: 60, env_revisions: 6, policies: 1, certificates: 1, tokens: 1, keks: 0, recipients: 1, server_keys: 1, audit: 1200 });
+    assert.deepEqual(report.counts, { secrets: 30, secret_versions: 60, env_revisions: 6, policies: 1, certificates: 1, tokens: 1, keks: 1, recipients: 1, server_keys: 1, audit: 1200 });
     assert.equal(tables.length, 10);
     const a = await openSqliteStore(path);
     const b = await openPostgresStore(url);
@@ -294,6 +295,7 @@ describe('ward migrate: SQLite to PostgreSQL', () => {
         for (const m of (await s.listSecrets({ includeDeleted: true, limit: 1000 })).items) {
           out.push(m, await s.history(m), await s.getSecret(m, 1), await s.getSecret(m, 2), await s.envRevision(m.app, m.env));
         }
+        out.push(await s.getKek('a', 'e', 1));
         return out;
       };
       assert.deepEqual(await all(b), await all(a));
