@@ -15,8 +15,9 @@
  *
  * Every answer must be 200 with {@link SECRETS_PER_ENV} secrets (the first of each connection is
  * parsed; the rest must have a plausible length). Prints one JSON line: requests/s, p50/p99/max
- * latency (ms), errors, the 1-minute load average, and the CPU time per request of the --server-pids processes and of the
- * --db-pid one with its children (the PostgreSQL postmaster and its backends), from /proc.
+ * latency (ms), errors, the 1-minute load average, and the CPU time per request of the
+ * --server-pids processes and of the --db-pid one with its children (the PostgreSQL postmaster
+ * and its backends), from /proc.
  */
 import { connect, createSecureContext, type SecureContext } from 'node:tls';
 import { readdirSync, readFileSync } from 'node:fs';

