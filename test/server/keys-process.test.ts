@@ -8,6 +8,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeShare, encodeShare } from '../../src/keys/shares.ts';
@@ -62,7 +63,13 @@ function session(dir: string, w: Running) {
   const read = (p: string) => readFileSync(join(dir, p), 'utf8');
   const c = client({ port: w.port, pki: { ca: { certPem: read('ca/ca.crt') } } as unknown as Pki }, { cert: read('admin/cert.pem'), key: read('admin/key.pem') });
   const cli = (args: string[]) => ward([...args, '--server', `https://127.0.0.1:${w.port}`], dir);
-  const ready = async () => (await fetch(`http://127.0.0.1:${w.healthPort}/readyz`)).status;
+  // a new connection each time (fetch's keep-alive pool can race the listener's idle timeout)
+  const ready = () => new Promise<number>((resolve, reject) => {
+    get({ host: '127.0.0.1', port: w.healthPort, path: '/readyz', agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    }).on('error', reject);
+  });
   return { c, cli, ready };
 }
 
@@ -117,8 +124,18 @@ test('passphrase: starts sealed, a wrong passphrase is refused, unseal, seal aga
     await assertSealed(c);
     assert.equal(await ready(), 503);
 
+    // an app started while the server is sealed waits (ward run --wait) and starts once unsealed
+    const app = spawn(process.execPath, [WARD, 'run', '--server', `https://127.0.0.1:${w.port}`, '--identity', join(dir, 'admin'), '--app', 'shop', '--env', 'prod', '--wait', '60s',
+      '--', process.execPath, '-e', 'console.log(process.env.DB)'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let appOut = '';
+    app.stdout!.on('data', (b: Buffer) => (appOut += b.toString()));
+    const appExit = new Promise<number | null>((r) => app.once('exit', r));
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(app.exitCode, null, 'still waiting while sealed');
     // the audit log has the unseal attempts, never the passphrase
     assert.equal(cli(['operator', 'unseal', '--passphrase-file', passFile]).code, 0);
+    assert.equal(await appExit, 0);
+    assert.equal(appOut.trim(), 'hunter2');
     const audit = (await c.call('GET', '/v1/audit?limit=1000')).text;
     assert.match(audit, /sys\.unseal/);
     assert.match(audit, /ERR_KEY_WRONG_PASSPHRASE/);
