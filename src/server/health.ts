@@ -4,7 +4,8 @@
  *
  *   GET /healthz  200 while the process runs
  *   GET /readyz   200 when the API listens, the master key is unsealed and the store answers; 503
- *                 while sealed (docs/keys.md), draining or failing
+ *                 {"status":"sealed"} while sealed (docs/keys.md), {"status":"not ready"} while
+ *                 draining or failing
  *   GET /metrics  Prometheus text (src/server/metrics.ts)
  */
 import { createServer, type Server } from 'node:http';
@@ -14,6 +15,8 @@ export interface HealthOptions {
   registry: Registry;
   /** Resolves when the server can serve requests; rejects or resolves false otherwise. */
   ready: () => Promise<boolean>;
+  /** True while the master key is sealed: not ready, and /readyz says so. */
+  sealed?: () => boolean;
 }
 
 export function createHealthServer(opts: HealthOptions): Server {
@@ -26,6 +29,7 @@ export function createHealthServer(opts: HealthOptions): Server {
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
     if (path === '/healthz') return send(200, 'application/json', '{"status":"ok"}\n');
     if (path === '/readyz') {
+      if (opts.sealed?.()) return send(503, 'application/json', '{"status":"sealed"}\n');
       opts.ready().then(
         (ok) => send(ok ? 200 : 503, 'application/json', ok ? '{"status":"ready"}\n' : '{"status":"not ready"}\n'),
         () => send(503, 'application/json', '{"status":"not ready"}\n'),

@@ -217,8 +217,9 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
     if (listen.health) {
       health = createHealthServer({
         registry: app.ward.metrics.registry,
+        sealed: () => keys.sealed,
         ready: async () => {
-          if (draining || keys.sealed) return false;
+          if (draining) return false;
           await readyStore.listPolicies();
           return true;
         },

@@ -64,13 +64,16 @@ function session(dir: string, w: Running) {
   const c = client({ port: w.port, pki: { ca: { certPem: read('ca/ca.crt') } } as unknown as Pki }, { cert: read('admin/cert.pem'), key: read('admin/key.pem') });
   const cli = (args: string[]) => ward([...args, '--server', `https://127.0.0.1:${w.port}`], dir);
   // a new connection each time (fetch's keep-alive pool can race the listener's idle timeout)
-  const ready = () => new Promise<number>((resolve, reject) => {
+  const probe = () => new Promise<{ status: number; body: string }>((resolve, reject) => {
     get({ host: '127.0.0.1', port: w.healthPort, path: '/readyz', agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     }).on('error', reject);
   });
-  return { c, cli, ready };
+  const ready = async () => (await probe()).status;
+  const readyBody = async () => (await probe()).body;
+  return { c, cli, ready, readyBody };
 }
 
 /** Nothing but status and unseal while sealed: data, admin and meta routes all answer 503 ERR_KEY_SEALED. */
@@ -100,11 +103,12 @@ test('passphrase: starts sealed, a wrong passphrase is refused, unseal, seal aga
   assert.equal(readFileSync(join(dir, 'master.sealed')).subarray(0, 8).toString(), 'WARDSKEY');
 
   const w = await startWard(dir);
-  const { c, cli, ready } = session(dir, w);
+  const { c, cli, ready, readyBody } = session(dir, w);
   try {
     assert.match(w.stderr(), /sealed/);
     await assertSealed(c);
     assert.equal(await ready(), 503, 'a sealed server is not ready');
+    assert.equal(await readyBody(), '{"status":"sealed"}\n');
     assert.equal(cli(['operator', 'status']).code, 10);
 
     const wrong = cli(['operator', 'unseal', '--passphrase-file', wrongFile]);
