@@ -61,6 +61,8 @@ export function createEnvCache(options: { ttlMs: number; maxEntries?: number; no
   const entries = new Map<string, Entry>();
   const loading = new Map<string, Promise<EnvBatch>>();
   const generations = new Map<string, number>();
+  // bumped by clear(): a load that started before (a seal) must not refill the cache after it
+  let epoch = 0;
   const keyOf = (app: string, env: string) => `${app}/${env}`;
   const serialize = (b: Omit<EnvBatch, 'json'>): EnvBatch => ({
     ...b,
@@ -76,9 +78,10 @@ export function createEnvCache(options: { ttlMs: number; maxEntries?: number; no
       const inFlight = loading.get(key);
       if (inFlight) return inFlight;
       const generation = generations.get(key) ?? 0;
+      const startedIn = epoch;
       const promise = (async () => {
         const batch = serialize(await load());
-        if ((generations.get(key) ?? 0) === generation) {
+        if ((generations.get(key) ?? 0) === generation && epoch === startedIn) {
           entries.delete(key);
           entries.set(key, { batch, expires: now() + ttlMs });
           if (entries.size > max) entries.delete(entries.keys().next().value as string);
@@ -98,6 +101,7 @@ export function createEnvCache(options: { ttlMs: number; maxEntries?: number; no
     },
     size: () => entries.size,
     clear() {
+      epoch++;
       entries.clear();
       loading.clear();
     },

@@ -1,7 +1,7 @@
 /**
  * The decrypted APP/ENV batch cache (src/server/env-cache.ts): a hit is answered synchronously, an
  * entry lives ttlMs, concurrent loads of one env share one load, and an invalidation made while a
- * load is in flight keeps that (possibly stale) load out of the cache.
+ * load is in flight, or a clear(), keeps that (possibly stale) load out of the cache.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -51,6 +51,17 @@ test('concurrent misses share one load; an invalidation during a load keeps it o
   assert.equal(((await inFlight) as EnvBatch).revision, 1);
   assert.equal(cache.size(), 0);
   assert.equal((await cache.get('a', 'e', load)).revision, 2);
+});
+
+test('clear() during a load (a seal) keeps that load out of the cache', async () => {
+  const cache = createEnvCache({ ttlMs: 2000 });
+  const { load, calls } = loader({ n: 1 });
+  const inFlight = cache.get('a', 'e', load);
+  cache.clear();
+  await inFlight;
+  assert.equal(cache.size(), 0);
+  await cache.get('a', 'e', load);
+  assert.equal(calls(), 2, 'the next read loads again');
 });
 
 test('ttlMs 0 loads every time', async () => {
