@@ -12,6 +12,7 @@ import { passphraseFromOptions, promptPassphrase } from '../passphrase.ts';
 import { info, out, warn } from '../ui.ts';
 import { formatTime, printJson, printTable } from './format.ts';
 import { parseScope } from './parse.ts';
+import type { RewrapResult } from '../../server/routes/keys.ts';
 
 interface SealStatus {
   sealed: boolean;
@@ -25,15 +26,6 @@ interface KeyScope {
   env: string;
   versions: { version: number; masterKeyId: string; createdAt: number; destroyed: boolean; dataKeys: number }[];
   masterWrapped: number;
-}
-
-interface RewrapAnswer {
-  version: number;
-  rewrapped: number;
-  remaining: number;
-  unreadable: number;
-  destroyed: number[];
-  kept: number[];
 }
 
 const seg = encodeURIComponent;
@@ -143,9 +135,9 @@ export async function rotate(opts: ContextFlags & { app?: string; env?: string; 
       try {
         const { version } = await client.http.request<{ version: number }>('POST', `${base}/rotate`, { body: {} });
         let moved = 0;
-        let last: RewrapAnswer;
+        let last: RewrapResult;
         for (;;) {
-          last = await client.http.request<RewrapAnswer>('POST', `${base}/rewrap`, { body: { limit } });
+          last = await client.http.request<RewrapResult>('POST', `${base}/rewrap`, { body: { limit } });
           moved += last.rewrapped;
           bar.show(`${app}/${env}: re-wrapped ${moved} of ${moved + last.remaining} data keys`);
           if (last.remaining === 0) break;
