@@ -2,7 +2,8 @@
  * Pages through every secret with the admin list API (`GET /v1/secrets?limit=N&cursor=…`, one
  * keep-alive mTLS connection, as `ward secret ls` would) and prints one JSON line: pages, items,
  * total and per-page times. Fails unless it saw exactly --expect secrets, each once, in order.
- * Also times `GET /v1/certs` (every certificate record in one answer: it has no paging).
+ * Also pages through `GET /v1/certs` with the same page size (`ward cert ls`): records, bytes, pages,
+ * total and slowest page.
  *
  *   node bench/scale/listpages.ts --port P --ca F --cert F --key F --limit 1000 --expect 100000
  */
@@ -60,8 +61,25 @@ do {
   cursor = page.next;
 } while (cursor !== null);
 const totalMs = performance.now() - started;
+let certs = 0;
+let certsBytes = 0;
+const certPageMs: number[] = [];
+let lastCert: [number, string] = [-Infinity, ''];
+cursor = null;
 const certsStarted = performance.now();
-const certsText = await get('/v1/certs');
+do {
+  const t = performance.now();
+  const text = await get(`/v1/certs?limit=${o.limit}${cursor ? `&cursor=${cursor}` : ''}`);
+  certPageMs.push(performance.now() - t);
+  const page = JSON.parse(text) as { certificates: { issuedAt: number; serial: string }[]; next: string | null };
+  for (const c of page.certificates) {
+    if (c.issuedAt < lastCert[0] || (c.issuedAt === lastCert[0] && c.serial <= lastCert[1])) throw new Error(`certificate out of order or repeated: ${c.serial}`);
+    lastCert = [c.issuedAt, c.serial];
+  }
+  certs += page.certificates.length;
+  certsBytes += Buffer.byteLength(text);
+  cursor = page.next;
+} while (cursor !== null);
 const certsMs = performance.now() - certsStarted;
 agent.destroy();
 if (o.expect !== undefined && items !== Number(o.expect)) throw new Error(`listed ${items} secrets, expected ${o.expect}`);
@@ -75,7 +93,9 @@ console.log(JSON.stringify({
   firstPageMs: Number(pageMs[0]!.toFixed(1)),
   medianPageMs: Number(sorted[Math.floor(sorted.length / 2)]!.toFixed(1)),
   maxPageMs: Number(sorted.at(-1)!.toFixed(1)),
-  certs: (JSON.parse(certsText) as { certificates: unknown[] }).certificates.length,
-  certsBytes: Buffer.byteLength(certsText),
+  certs,
+  certsBytes,
   certsMs: Number(certsMs.toFixed(1)),
+  certsPages: certPageMs.length,
+  certsMaxPageMs: Number(Math.max(...certPageMs).toFixed(1)),
 }));

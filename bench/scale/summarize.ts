@@ -22,7 +22,7 @@ const median = (xs: number[]) => {
 
 interface Seed { store: string; secrets: number; secretSeconds: number; secretsPerSecond: number; certificates: number; revoked: number; certSeconds: number }
 interface Run { label: string; pattern: string; servers: number; rps: number; p50ms: number; p99ms: number; serverCpuUsPerReq: number; dbCpuUsPerReq: number; errors: number; bad: number; load1: number }
-interface List { label: string; limit: number; pages: number; items: number; totalS: number; firstPageMs: number; medianPageMs: number; maxPageMs: number; certs: number; certsBytes: number; certsMs: number }
+interface List { label: string; limit: number; pages: number; items: number; totalS: number; firstPageMs: number; medianPageMs: number; maxPageMs: number; certs: number; certsBytes: number; certsMs: number; certsPages?: number; certsMaxPageMs?: number }
 
 const out: string[] = [];
 for (const s of lines<Seed>('seed.jsonl')) {
@@ -62,7 +62,7 @@ for (const pattern of ['hot', 'cold']) {
   }
 }
 for (const l of lines<List>('list.jsonl')) {
-  out.push(`list     ${l.label.padEnd(12)} limit=${l.limit} pages=${l.pages} items=${l.items} total=${l.totalS}s first=${l.firstPageMs}ms median=${l.medianPageMs}ms max=${l.maxPageMs}ms per page; GET /v1/certs: ${l.certs} records, ${l.certsBytes} bytes, ${l.certsMs}ms`);
+  out.push(`list     ${l.label.padEnd(12)} limit=${l.limit} pages=${l.pages} items=${l.items} total=${l.totalS}s first=${l.firstPageMs}ms median=${l.medianPageMs}ms max=${l.maxPageMs}ms per page; GET /v1/certs: ${l.certs} records, ${l.certsBytes} bytes, ${l.certsMs}ms${l.certsPages === undefined ? '' : ` in ${l.certsPages} pages (max ${l.certsMaxPageMs}ms)`}`);
 }
 if (runs.length) out.push(`load     1-minute load average during the runs: ${Math.min(...runs.map((r) => r.load1))} to ${Math.max(...runs.map((r) => r.load1))}, median ${median(runs.map((r) => r.load1)).toFixed(1)}`);
 console.log(out.join('\n'));

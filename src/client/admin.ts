@@ -224,8 +224,19 @@ export class WardAdminClient {
     return this.http.request('POST', '/v1/certs', { body: q });
   }
 
-  async listCertificates(): Promise<CertificateRecord[]> {
-    return (await this.http.request<{ certificates: CertificateRecord[] }>('GET', '/v1/certs')).certificates;
+  /** One page of certificate records in issue order; `next` is null on the last page. */
+  listCertificatesPage(q: { cursor?: string | null; limit?: number } = {}): Promise<{ certificates: CertificateRecord[]; next: string | null }> {
+    return this.http.request('GET', '/v1/certs', { query: { cursor: q.cursor, limit: q.limit } });
+  }
+
+  /** Every certificate record, page by page. */
+  async *listCertificates(q: { limit?: number } = {}): AsyncGenerator<CertificateRecord> {
+    let cursor: string | null = null;
+    do {
+      const page = await this.listCertificatesPage({ ...q, cursor });
+      yield* page.certificates;
+      cursor = page.next ?? null;
+    } while (cursor);
   }
 
   async revokeCertificate(serialOrName: string): Promise<CertificateRecord> {

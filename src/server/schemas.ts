@@ -91,12 +91,16 @@ export const putBody = obj(
 
 export const versionAnswer = obj({ version });
 
+/** Keyset paging of a listing: the opaque cursor of the previous answer's `next`, and a page size. */
+const pageCursor = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,1400}$' };
+const pageLimit = { type: 'string', pattern: '^[1-9][0-9]{0,3}$', description: '1..1000 (default 100)' };
+
 export const listQuery = obj(
   {
     app: segment,
     env: segment,
-    cursor: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,1400}$' },
-    limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$', description: '1..1000 (default 100)' },
+    cursor: pageCursor,
+    limit: pageLimit,
     deleted: { type: 'string', enum: ['true', 'false'], description: 'include soft-deleted secrets (admin only)' },
   },
   [],
@@ -163,6 +167,9 @@ export const certificateRecord = obj({
   issuedAt: time,
   revokedAt: nullableTime,
 });
+
+export const certsQuery = obj({ cursor: pageCursor, limit: pageLimit }, []);
+export const certsAnswer = obj({ certificates: { type: 'array', items: certificateRecord }, next: { type: ['string', 'null'] } });
 
 export const issueBody = obj(
   {

@@ -153,6 +153,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 4,
+    description: 'certificates in listing order (issued_at, serial): keyset pages of GET /v1/certs',
+    sql: `
+      CREATE INDEX certificates_issued ON certificates (issued_at, serial);
+    `,
+  },
 ];
 
 /** The newest schema version this build knows. */

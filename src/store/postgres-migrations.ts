@@ -148,4 +148,11 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    description: 'certificates in listing order (issued_at, serial): keyset pages of GET /v1/certs',
+    sql: `
+      CREATE INDEX certificates_issued ON certificates (issued_at, serial);
+    `,
+  },
 ];

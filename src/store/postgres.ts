@@ -28,7 +28,7 @@ import { WardError } from '../errors.ts';
 import { assertAuditInput, chainAuditRecords, GENESIS_HASH } from './audit-chain.ts';
 import type { AuditAnchor } from './audit-chain.ts';
 import { SCHEMA_VERSION } from './migrations.ts';
-import { clampLimit, encodeCursor } from './paging.ts';
+import { certificatePage, clampLimit, decodeCertificateCursor, encodeCursor } from './paging.ts';
 import { assertSegments, formatSecretPath } from './paths.ts';
 import { PG_MIGRATIONS } from './postgres-migrations.ts';
 import { assertKek, assertKeyArgs, assertRewraps, kekRow, wrappedKeyRow } from './sqlite.ts';
@@ -42,6 +42,7 @@ import type {
   AuditRecord,
   CertificateRecord,
   EnrolmentToken,
+  ListCertificatesQuery,
   ListSecretsQuery,
   NewSecretVersion,
   Page,
@@ -191,7 +192,8 @@ export const PG_SQL = {
   deletePolicy: 'DELETE FROM policies WHERE name = $1',
   insertCertificate: `INSERT INTO certificates (serial, name, spiffe_id, app, env, role, not_before, not_after, fingerprint, issued_at, revoked_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-  listCertificates: 'SELECT * FROM certificates ORDER BY issued_at, serial',
+  listCertificates: 'SELECT * FROM certificates ORDER BY issued_at, serial LIMIT $1',
+  listCertificatesAfter: 'SELECT * FROM certificates WHERE (issued_at, serial) > ($1, $2) ORDER BY issued_at, serial LIMIT $3',
   certBySerial: 'SELECT * FROM certificates WHERE serial = $1',
   certByName: 'SELECT * FROM certificates WHERE name = $1 ORDER BY issued_at DESC, serial DESC LIMIT 1',
   revokeSerial: 'UPDATE certificates SET revoked_at = coalesce(revoked_at, $1) WHERE serial = $2',
@@ -591,8 +593,15 @@ export class PostgresStore implements Store {
     });
   }
 
-  listCertificates(): Promise<CertificateRecord[]> {
-    return this.#run(async () => (await this.#query(PG_SQL.listCertificates)).map(certificate));
+  listCertificates(query: ListCertificatesQuery = {}): Promise<Page<CertificateRecord>> {
+    const limit = clampLimit(query.limit);
+    return this.#run(async () => {
+      const after = query.cursor == null ? null : decodeCertificateCursor(query.cursor);
+      const rows = after === null
+        ? await this.#query(PG_SQL.listCertificates, [limit + 1])
+        : await this.#query(PG_SQL.listCertificatesAfter, [after.issuedAt, after.serial, limit + 1]);
+      return certificatePage(rows.map(certificate), limit);
+    });
   }
 
   getCertificate(serialOrName: string): Promise<CertificateRecord | null> {

@@ -35,7 +35,7 @@ import { assertAuditInput, chainAuditRecords, GENESIS_HASH } from './audit-chain
 import type { AuditAnchor } from './audit-chain.ts';
 import { MIGRATIONS, SCHEMA_VERSION } from './migrations.ts';
 import { Mutex } from './mutex.ts';
-import { clampLimit, decodeCursor, encodeCursor, resumeAfter } from './paging.ts';
+import { certificatePage, clampLimit, decodeCertificateCursor, decodeCursor, encodeCursor, resumeAfter } from './paging.ts';
 import { assertSegments, formatSecretPath } from './paths.ts';
 import type {
   AuditInput,
@@ -43,6 +43,7 @@ import type {
   CertificateRecord,
   EnrolmentToken,
   KekRow,
+  ListCertificatesQuery,
   ListSecretsQuery,
   RewrapUpdate,
   NewSecretVersion,
@@ -371,7 +372,9 @@ export const SQL = {
   deletePolicy: 'DELETE FROM policies WHERE name = ?',
   insertCertificate: `INSERT INTO certificates (serial, name, spiffe_id, app, env, role, not_before, not_after, fingerprint, issued_at, revoked_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  listCertificates: 'SELECT * FROM certificates ORDER BY issued_at, serial',
+  // keyset pages over the certificates_issued index (migration 4)
+  listCertificates: 'SELECT * FROM certificates ORDER BY issued_at, serial LIMIT ?',
+  listCertificatesAfter: 'SELECT * FROM certificates WHERE (issued_at, serial) > (?, ?) ORDER BY issued_at, serial LIMIT ?',
   certBySerial: 'SELECT * FROM certificates WHERE serial = ?',
   // A name can be reissued: the newest certificate of that name stands for it.
   certByName: 'SELECT * FROM certificates WHERE name = ? ORDER BY issued_at DESC, serial DESC LIMIT 1',
@@ -857,8 +860,15 @@ export class SqliteStore implements Store {
     }), { kind: 'cert' });
   }
 
-  listCertificates(): Promise<CertificateRecord[]> {
-    return this.#read(() => this.#q(SQL.listCertificates).all().map(certificate));
+  listCertificates(query: ListCertificatesQuery = {}): Promise<Page<CertificateRecord>> {
+    const limit = clampLimit(query.limit);
+    return this.#read(() => {
+      const after = query.cursor == null ? null : decodeCertificateCursor(query.cursor);
+      const rows = after === null
+        ? this.#q(SQL.listCertificates).all(limit + 1)
+        : this.#q(SQL.listCertificatesAfter).all(after.issuedAt, after.serial, limit + 1);
+      return certificatePage(rows.map(certificate), limit);
+    });
   }
 
   /** By serial first, else by name (the most recently issued certificate of that name). */

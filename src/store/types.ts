@@ -72,6 +72,12 @@ export interface ListSecretsQuery {
   limit?: number;
 }
 
+export interface ListCertificatesQuery {
+  cursor?: string | null;
+  /** 1..1000; the store clamps it. */
+  limit?: number;
+}
+
 /** A policy rule set, stored as the JSON the operator wrote (validated by the server). */
 export interface PolicyRecord {
   name: string;
@@ -297,8 +303,11 @@ export interface Store {
 
   /** A serial already recorded: WardError ERR_API_CONFLICT. */
   recordCertificate(cert: CertificateRecord): Promise<void>;
-  /** Ordered by issue time. */
-  listCertificates(): Promise<CertificateRecord[]>;
+  /**
+   * One page ordered by (issue time, serial), 100 by default. A cursor not made by the store:
+   * WardError ERR_API_BAD_REQUEST.
+   */
+  listCertificates(query?: ListCertificatesQuery): Promise<Page<CertificateRecord>>;
   /** By serial first, else by name (names can be reissued: the most recently issued one). */
   getCertificate(serialOrName: string): Promise<CertificateRecord | null>;
   /**

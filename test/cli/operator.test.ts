@@ -200,6 +200,43 @@ describe('ward cert, policy and a workload', () => {
     assert.ok(json.some((c) => c.name === 'admin'));
   });
 
+  test('cert ls prints every certificate, fetched page by page (1,000 a page)', () => {
+    const bulk = 2100;
+    const db = new DatabaseSync(join(dep.dir, 'data', 'ward.db'));
+    let total: number;
+    let auditHead: number;
+    try {
+      db.exec('PRAGMA busy_timeout = 10000');
+      // old records, so the real certificates come on the last page
+      const insert = db.prepare(`INSERT INTO certificates (serial, name, spiffe_id, app, env, role, not_before, not_after, fingerprint, issued_at, revoked_at)
+        VALUES (?, ?, ?, 'bulk', 'prod', 'workload', 1, 2, ?, ?, NULL)`);
+      db.exec('BEGIN');
+      for (let i = 0; i < bulk; i++) insert.run(`b${String(i).padStart(6, '0')}`, `bulk-${i}`, `spiffe://ward.local/app/bulk/env/prod/bulk-${i}`, 'f'.repeat(64), 1000 + i);
+      db.exec('COMMIT');
+      total = (db.prepare('SELECT count(*) AS n FROM certificates').get() as { n: number }).n;
+      auditHead = (db.prepare('SELECT max(seq) AS seq FROM audit').get() as { seq: number }).seq;
+    } finally {
+      db.close();
+    }
+    const json = JSON.parse(ok(['cert', 'ls', '--json']).out) as { serial: string; name: string }[];
+    assert.equal(json.length, total);
+    assert.equal(new Set(json.map((c) => c.serial)).size, total, 'no certificate twice');
+    assert.deepEqual(json.slice(0, bulk).map((c) => c.name), Array.from({ length: bulk }, (_, i) => `bulk-${i}`), 'in issue order');
+    assert.ok(json.slice(bulk).some((c) => c.name === 'web-1'));
+    const lines = ok(['cert', 'ls']).out.trimEnd().split('\n');
+    assert.equal(lines.length, total + 1, 'a header and one line per certificate');
+    assert.match(lines[1]!, /^bulk-0\s+workload\s+spiffe:\/\/ward\.local\/app\/bulk\/env\/prod\/bulk-0\s+b000000\s/);
+    // each `cert ls` asked three pages: 1,000 + 1,000 + the rest
+    const check = new DatabaseSync(join(dep.dir, 'data', 'ward.db'), { readOnly: true });
+    try {
+      const pages = check.prepare("SELECT detail FROM audit WHERE seq > ? AND operation = 'cert.list' ORDER BY seq").all(auditHead).map((r) => r.detail);
+      const rest = `certificates=${total - 2000}`;
+      assert.deepEqual(pages, ['certificates=1000', 'certificates=1000', rest, 'certificates=1000', 'certificates=1000', rest]);
+    } finally {
+      check.close();
+    }
+  });
+
   test('the workload reads its own APP/ENV and is denied elsewhere (exit 4), even for paths that do not exist', () => {
     const env = { WARD_IDENTITY: web };
     assert.equal(ok(['secret', 'get', 'shop/prod/DB_PASSWORD'], { env }).out, 'hunter2');

@@ -266,6 +266,47 @@ test('certificates over the API: issue from a CSR, list, revoke', async () => {
   assert.equal(wrongCsr.body.error.code, 'ERR_PKI_INVALID_CSR');
 });
 
+test('GET /v1/certs pages in issue order: every record once across pages; bad cursor and limit are 400', async () => {
+  for (let i = 0; i < 5; i++) {
+    await server.store.recordCertificate({
+      serial: `c0ffee0${i}`, name: `paged-${i}`, spiffeId: `spiffe://ward.test/app/paged/env/prod/paged-${i}`, app: 'paged', env: 'prod', role: 'workload',
+      notBefore: 1, notAfter: 2, fingerprint: 'f'.repeat(64), issuedAt: 1000 + (i >> 1), revokedAt: null,
+    });
+  }
+  const whole = await admin.call('GET', '/v1/certs?limit=1000');
+  assert.equal(whole.status, 200, whole.text);
+  assert.equal(whole.body.next, null);
+  const all = whole.body.certificates as { serial: string; issuedAt: number }[];
+  assert.ok(all.length >= 5);
+  const sorted = [...all].sort((a, b) => a.issuedAt - b.issuedAt || (a.serial < b.serial ? -1 : 1));
+  assert.deepEqual(all, sorted, 'ordered by (issuedAt, serial)');
+
+  const first = await admin.call('GET', '/v1/certs?limit=2');
+  assert.equal(first.status, 200, first.text);
+  assert.deepEqual(first.body.certificates.map((c: { serial: string }) => c.serial), ['c0ffee00', 'c0ffee01'], 'the oldest first');
+  assert.equal(typeof first.body.next, 'string');
+  const second = await admin.call('GET', `/v1/certs?limit=2&cursor=${first.body.next}`);
+  assert.deepEqual(second.body.certificates.map((c: { serial: string }) => c.serial), ['c0ffee02', 'c0ffee03'], 'ties on issuedAt resume by serial');
+
+  const paged: unknown[] = [];
+  let cursor: string | null = null;
+  do {
+    const page = await admin.call('GET', `/v1/certs?limit=2${cursor === null ? '' : `&cursor=${cursor}`}`);
+    assert.equal(page.status, 200, page.text);
+    assert.ok(page.body.certificates.length <= 2);
+    paged.push(...page.body.certificates);
+    cursor = page.body.next;
+  } while (cursor !== null);
+  assert.deepEqual(paged, all, 'no gap, no repeat');
+
+  for (const query of ['cursor=not-a-cursor', `cursor=${Buffer.from('["a","b","c"]').toString('base64url')}`, 'cursor=a%2Fb', 'limit=0', 'limit=10000', 'limit=-1', 'limit=two', 'offset=2']) {
+    const bad = await admin.call('GET', `/v1/certs?${query}`);
+    assert.equal(bad.status, 400, `${query}: ${bad.text}`);
+    assert.equal(bad.body.error.code, 'ERR_API_BAD_REQUEST', query);
+  }
+  assert.equal((await billing.call('GET', '/v1/certs?limit=2')).status, 403);
+});
+
 test('audit: long-poll wakes on a new record, and the chain verifies', async () => {
   const head = await admin.call('GET', '/v1/audit?limit=1000');
   const last = head.body.records.at(-1).seq;

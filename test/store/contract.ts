@@ -643,7 +643,7 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: Co
         await s.recordCertificate(cert('0c', 'web-1', 300));
         await rejectsWith(s.recordCertificate(cert('0a', 'again', 400)), 'ERR_API_CONFLICT');
         await misuse(() => s.recordCertificate({ ...cert('0d', 'x', 1), role: 'root' as 'admin' }));
-        assert.deepEqual((await s.listCertificates()).map((c) => c.serial), ['0a', '0b', '0c']);
+        assert.deepEqual((await s.listCertificates()).items.map((c) => c.serial), ['0a', '0b', '0c']);
         assert.deepEqual(await s.getCertificate('0b'), cert('0b', 'web-2', 200));
         assert.equal((await s.getCertificate('web-1'))?.serial, '0c', 'a name means its newest certificate');
         assert.equal(await s.getCertificate('nope'), null);
@@ -657,6 +657,48 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: Co
         assert.equal(byName?.revokedAt, 700);
         assert.deepEqual(await s.revokedSerials(), new Set(['0a', '0b', '0c']), 'revoking a name revokes all its certificates');
         assert.equal(await s.revokeCertificate('nope', 1), null);
+      });
+
+      withStore('listCertificates pages in (issuedAt, serial) order with an opaque cursor, without gaps or repeats', async (s) => {
+        // 3 certificates per issue time, so ties are broken by serial; recorded out of order
+        const all = Array.from({ length: 24 }, (_, i) => cert(i.toString(16).padStart(2, '0'), `c-${i}`, 1000 + 100 * Math.floor(i / 3)));
+        for (const c of [...all].reverse()) await s.recordCertificate(c);
+        const seen: string[] = [];
+        let cursor: string | null = null;
+        let pages = 0;
+        do {
+          const page = await s.listCertificates({ limit: 5, cursor });
+          assert.ok(page.items.length === 5 || page.next === null, 'only the last page is short');
+          seen.push(...page.items.map((c) => c.serial));
+          cursor = page.next;
+          pages++;
+        } while (cursor !== null);
+        assert.equal(pages, 5);
+        assert.deepEqual(seen, all.map((c) => c.serial));
+        assert.deepEqual((await s.listCertificates({ limit: 1000 })).items, all, 'whole records, in order');
+
+        // a page ending on the last row says so (no empty extra page)
+        const exact = await s.listCertificates({ limit: 24 });
+        assert.equal(exact.items.length, 24);
+        assert.equal(exact.next, null);
+        assert.equal((await s.listCertificates({ limit: 0 })).items.length, 1);
+        assert.equal((await s.listCertificates({ limit: 10_000 })).items.length, 24);
+        assert.equal((await s.listCertificates()).items.length, 24);
+
+        // resumes strictly after the cursor's key: the tie at the same issue time continues by serial
+        const first = await s.listCertificates({ limit: 4 });
+        assert.deepEqual(first.items.map((c) => c.serial), ['00', '01', '02', '03']);
+        await s.recordCertificate(cert('ff', 'late', 100_000));
+        await s.recordCertificate(cert('fe', 'early', 1));
+        const rest = await s.listCertificates({ limit: 1000, cursor: first.next });
+        assert.deepEqual(rest.items.map((c) => c.serial), [...all.slice(4).map((c) => c.serial), 'ff'], 'a row before the cursor is not repeated');
+        assert.equal(rest.next, null);
+
+        await rejectsWith(s.listCertificates({ cursor: 'not a cursor!' }), 'ERR_API_BAD_REQUEST');
+        await rejectsWith(s.listCertificates({ cursor: Buffer.from('["a","e","n"]').toString('base64url') }), 'ERR_API_BAD_REQUEST');
+        await rejectsWith(s.listCertificates({ cursor: Buffer.from('["1000","00"]').toString('base64url') }), 'ERR_API_BAD_REQUEST');
+        await rejectsWith(s.listCertificates({ cursor: Buffer.from('[1.5,"00"]').toString('base64url') }), 'ERR_API_BAD_REQUEST');
+        await rejectsWith(s.listCertificates({ cursor: Buffer.from('[1000,""]').toString('base64url') }), 'ERR_API_BAD_REQUEST');
       });
 
       withStore('policies are upserted by name, listed by name, deleted', async (s) => {

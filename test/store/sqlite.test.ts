@@ -118,6 +118,15 @@ describe('SqliteStore specifics', () => {
     assert.equal(listSecretsSql({ app: 'a', cursor: encodeCursor({ app: 'b', env: 'e', name: 'n' }) }, 10), null);
   });
 
+  test('every page of the certificate listing walks the (issued_at, serial) index, no sort', async () => {
+    const path = freshPath();
+    await (await openSqliteStore(path)).close();
+    const plan = (sql: string, ...params: (string | number)[]) =>
+      raw(path, (db) => db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params).map((r) => String(r.detail)).join('\n'));
+    assert.equal(plan(SQL.listCertificates, 10), 'SCAN certificates USING INDEX certificates_issued');
+    assert.equal(plan(SQL.listCertificatesAfter, 1, '0a', 10), 'SEARCH certificates USING INDEX certificates_issued ((issued_at,serial)>(?,?))');
+  });
+
   test('destroy leaves no copy of the sealed bytes in the database file or its WAL', async () => {
     const path = freshPath();
     const s = await openSqliteStore(path);

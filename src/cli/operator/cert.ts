@@ -70,7 +70,11 @@ function status(c: CertificateRecord, now: number): string {
 }
 
 export async function listCerts(opts: ContextFlags & { json?: boolean }): Promise<void> {
-  const certs = await withClient(opts, ({ client }) => client.listCertificates());
+  const certs = await withClient(opts, async ({ client }) => {
+    const all = [];
+    for await (const c of client.listCertificates({ limit: 1000 })) all.push(c);
+    return all;
+  });
   if (opts.json) {
     printJson(certs);
     return;

@@ -119,12 +119,20 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.get('/certs', {
-    schema: { summary: 'List certificates', response: { 200: s.obj1('certificates', { type: 'array', items: s.certificateRecord }), ...s.errorResponses } },
+    schema: {
+      summary: 'List certificates, one page in issue order',
+      querystring: s.certsQuery,
+      response: { 200: s.certsAnswer, ...s.errorResponses },
+    },
     config: { ward: { action: 'cert.list', op: 'admin', resource: fixed('certs') } },
     handler: async (req) => {
-      const certificates = await ctx.store.listCertificates();
-      await ctx.audit(req, 'granted', `certificates=${certificates.length}`);
-      return { certificates };
+      const q = req.query as { cursor?: string; limit?: string };
+      const page = await ctx.store.listCertificates({
+        ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
+        ...(q.limit === undefined ? {} : { limit: Number(q.limit) }),
+      });
+      await ctx.audit(req, 'granted', `certificates=${page.items.length}`);
+      return { certificates: page.items, next: page.next };
     },
   });
 
