@@ -93,6 +93,11 @@ export interface KeysConfig {
   path: string;
   /** Present exactly when provider = "pkcs11". `pinFile` undefined: the PIN is in $WARD_PKCS11_PIN. */
   pkcs11?: { module: string; token: string; label: string; pinFile: string | undefined };
+  /**
+   * Former master keys (`file` keys) that still open what was wrapped before a master key
+   * rotation, until `ward key rotate` has moved everything under the current one (docs/keys.md).
+   */
+  previous: string[];
 }
 
 /** Default values, shared by the parser and the template `ward init` writes. */
@@ -251,10 +256,14 @@ export function parseConfig(text: string, path: string): WardConfig {
     throw bad('storage.driver', `unknown driver ${JSON.stringify(driver)} (expected "sqlite" or "postgres")`, file);
   }
 
-  const keys = root.sub('keys', ['provider', 'path', 'module', 'token', 'label', 'pin_file']);
+  const keys = root.sub('keys', ['provider', 'path', 'module', 'token', 'label', 'pin_file', 'previous']);
   const provider = keys.string('provider', 'file') as KeysConfig['provider'];
   if (!KEY_PROVIDERS.includes(provider)) throw bad('keys.provider', `unknown provider ${JSON.stringify(provider)} (expected one of: ${KEY_PROVIDERS.join(', ')})`, file);
-  const keysConfig: KeysConfig = { provider, path: at(keys.string('path', provider === 'file' ? DEFAULTS.masterKey : DEFAULTS.sealedKey)) };
+  const keysConfig: KeysConfig = {
+    provider,
+    path: at(keys.string('path', provider === 'file' ? DEFAULTS.masterKey : DEFAULTS.sealedKey)),
+    previous: keys.strings('previous', []).map(at),
+  };
   if (provider === 'pkcs11') {
     const module = keys.string('module', '');
     const token = keys.string('token', '');

@@ -26,7 +26,7 @@ test('the template ward init writes parses to the defaults, paths resolved again
     },
     ca: { cert: '/srv/ward/ca/ca.crt', key: '/srv/ward/ca/ca.key' },
     storage: { driver: 'sqlite', path: '/srv/ward/data/ward.db' },
-    keys: { provider: 'file', path: '/srv/ward/master.key' },
+    keys: { provider: 'file', path: '/srv/ward/master.key', previous: [] },
     pki: { workloadTtlMs: 24 * 3_600_000 },
     client: { servers: ['https://localhost:8443'], identity: '/srv/ward/admin' },
   });

@@ -168,10 +168,23 @@ export class KeyHierarchy {
     return this.#master;
   }
 
-  /** Seals the master key and drops every unwrapped KEK from memory at once. */
+  /** Seals the master key (and the former ones) and drops every unwrapped KEK from memory at once. */
   seal(): void {
-    this.#master.seal();
+    for (const m of this.#masters.values()) m.seal();
     this.#forget();
+  }
+
+  /** Whether this hierarchy holds the master key `keyId` (the current one or a former one). */
+  holds(keyId: string): boolean {
+    return this.#masters.has(keyId);
+  }
+
+  /**
+   * Reopens the former master keys a {@link seal} closed (they unseal without a secret: `file`
+   * reloads its file). The current master is unsealed through its own provider.
+   */
+  async reopenPrevious(): Promise<void> {
+    for (const m of this.#masters.values()) if (m !== this.#master && m.sealed) await m.unseal();
   }
 
   #forget(): void {

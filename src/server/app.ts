@@ -12,6 +12,7 @@ import { constants as cryptoConstants } from 'node:crypto';
 import type { CertificateAuthority } from '../pki/ca.ts';
 import { KeyHierarchy } from '../keys/hierarchy.ts';
 import type { KeyProvider } from '../keys/provider.ts';
+import type { KeyWrapper } from '../crypto/envelope.ts';
 import { WardError, isWardError, type WardErrorCode } from '../errors.ts';
 import type { AuditInput, Store } from '../store/types.ts';
 import { createAuditor, type Auditor, type AuditSink } from './audit.ts';
@@ -27,6 +28,7 @@ import { metaRoutes } from './routes/meta.ts';
 import { watchRoutes } from './routes/watch.ts';
 import { lifecycleRoutes } from './routes/lifecycle.ts';
 import { recipientRoutes } from './routes/recipients.ts';
+import { serverIdentity, type ServerIdentity } from './import-identity.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { buildOpenApi, collectRoute, type RouteSchema } from './openapi.ts';
 import { readFileSync } from 'node:fs';
@@ -37,6 +39,8 @@ export interface ServerOptions {
   auditStore?: AuditSink;
   /** The master key provider; while it is sealed only the routes marked `whileSealed` are served. */
   keys: KeyProvider;
+  /** Former master keys ([keys] previous): they still open what was wrapped before a master key rotation. */
+  previousKeys?: KeyProvider[];
   /** How long an unwrapped KEK is trusted from memory (KeyHierarchy cacheMs). Default 60 s. */
   kekCacheMs?: number;
   /** PEM: the server's certificate and key, and the deployment CA that client certificates chain to. */
@@ -72,6 +76,8 @@ export interface ServerContext {
   vault: Vault;
   keys: KeyProvider;
   hierarchy: KeyHierarchy;
+  /** The server's own age identity (sealed config, import); shared by replicas through the store. */
+  serverIdentity: ServerIdentity;
   /** Seals the master key and drops every key and decrypted value held in memory at once. */
   seal(): void;
   auditor: Auditor;
@@ -211,7 +217,15 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.addSchema(errorBody);
 
   const kekCacheMs = opts.kekCacheMs ?? 60_000;
-  const hierarchy = new KeyHierarchy(opts.keys, storeKekStorage(opts.store), { cacheMs: kekCacheMs });
+  const hierarchy = new KeyHierarchy(opts.keys, storeKekStorage(opts.store), { cacheMs: kekCacheMs, previous: opts.previousKeys ?? [] });
+  // wraps under the current master, opens under any master still held (a master key rotation)
+  const masters: KeyWrapper = {
+    get keyId() {
+      return opts.keys.keyId;
+    },
+    wrap: (dataKey, aad) => opts.keys.wrap(dataKey, aad),
+    unwrap: (wrapped, aad, keyId) => hierarchy.unwrap(wrapped, aad, keyId),
+  };
   const vault = createVault(hierarchy, { cacheMs: kekCacheMs, now, reload: (ref) => opts.store.getSecret(ref, ref.version) });
   const auditor = createAuditor(opts.auditStore ?? opts.store, { onError: (e) => app.log.error({ err: e }, 'audit append failed') });
   const envCache = revisionChecked(createEnvCache({ ttlMs: opts.envCacheTtlMs ?? 2000, now }), opts.sharedStore ? opts.store : undefined);
@@ -236,6 +250,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     vault,
     keys: opts.keys,
     hierarchy,
+    serverIdentity: serverIdentity(opts.store, masters, now),
     seal() {
       hierarchy.seal();
       vault.clear();
@@ -328,7 +343,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     await protectedApi.register(adminRoutes, { prefix: '/v1' });
     await protectedApi.register(metaRoutes, { prefix: '/v1', openapi: openapiText });
     await protectedApi.register(watchRoutes, { prefix: '/v1' });
-    await protectedApi.register(recipientRoutes, { prefix: '/v1', keys: opts.keys });
+    await protectedApi.register(recipientRoutes, { prefix: '/v1' });
     await protectedApi.register(lifecycleRoutes, { prefix: '/v1', ...(opts.workloadTtlMs === undefined ? {} : { workloadTtlMs: opts.workloadTtlMs }) });
     await protectedApi.register(keyRoutes, { prefix: '/v1', destroyGraceMs: opts.sharedStore ? kekCacheMs : 0 });
   });

@@ -19,10 +19,19 @@ const AAD = Buffer.from(`ward/server-key/v1\0${SERVER_IDENTITY_KEY}`);
 export interface ServerIdentity {
   /** The `age1…` recipient; creates the identity if none is stored yet. */
   recipient(): Promise<string>;
-  /** The private identity, unwrapped now. @throws the key provider's error when it is sealed */
+  /**
+   * The private identity, unwrapped now; if a former master key wrapped it (a master key rotation),
+   * it is sealed again under the current one first. @throws the key provider's error when sealed
+   */
   identity(): Promise<Identity>;
+  /** Moves the stored identity under the current master key if a former one wraps it. */
+  rewrap(): Promise<void>;
 }
 
+/**
+ * `keys` wraps with the current master key and unwraps with any master the server still holds
+ * (the KeyHierarchy opens former ones), so the identity follows a master key rotation.
+ */
 export function serverIdentity(store: Store, keys: KeyWrapper, now: () => number = Date.now): ServerIdentity {
   let stored: ServerKeyRecord | null = null;
   const ensure = async (): Promise<ServerKeyRecord> => {
@@ -48,10 +57,19 @@ export function serverIdentity(store: Store, keys: KeyWrapper, now: () => number
       const record = await ensure();
       const secret = await openEnvelope(keys, record, AAD);
       try {
+        if (record.keyId !== keys.keyId) {
+          const envelope = await sealEnvelope(keys, secret, AAD);
+          // false: another replica moved it first; read its record next time
+          stored = (await store.rewrapServerKey(SERVER_IDENTITY_KEY, record.keyId, envelope)) ? { ...record, ...envelope } : null;
+        }
         return parseIdentity(secret.toString('utf8'));
       } finally {
         secret.fill(0);
       }
+    },
+    async rewrap() {
+      const record = await ensure();
+      if (record.keyId !== keys.keyId) await this.identity();
     },
   };
 }

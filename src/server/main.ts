@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { parseListen, type ListenAddress, type WardConfig } from '../config.ts';
 import { WardError } from '../errors.ts';
-import { openKeyProvider } from '../keys/index.ts';
+import { openFileKeyProvider, openKeyProvider } from '../keys/index.ts';
 import type { KeyProvider } from '../keys/provider.ts';
 import { loadCA, type CertificateAuthority } from '../pki/ca.ts';
 import { identityFromCertificate } from '../pki/identity.ts';
@@ -26,7 +26,6 @@ import { buildServer, supportedCurves, tlsOptions, type FastifyInstance } from '
 import { buildEnrollServer } from './enroll.ts';
 import { watchTls, type TlsWatcher } from './tls-reload.ts';
 import { watchImportDir, type ImportDirWatcher } from './import-dir.ts';
-import { serverIdentity } from './import-identity.ts';
 import { createHealthServer } from './health.ts';
 import { startAuditWorker, type AuditAppender } from './audit-worker.ts';
 
@@ -150,6 +149,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
   }
 
   const keys: KeyProvider = openKeyProvider(config.keys, { env: overrides.env ?? process.env });
+  const previousKeys: KeyProvider[] = [];
   let store: Store | undefined;
   let auditWorker: AuditAppender | undefined;
   let app: FastifyInstance | undefined;
@@ -158,6 +158,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
   let importer: ImportDirWatcher | undefined;
   let health: Server | undefined;
   try {
+    for (const path of config.keys.previous) previousKeys.push(openFileKeyProvider(path));
     await unsealAtStart(keys, overrides.unseal ?? []);
     // WARD_DATABASE_URL (containers, replicas) wins over ward.toml's [storage]
     const storage = resolveStoreConfig(config.storage, overrides.env ?? process.env);
@@ -170,6 +171,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
       store,
       ...(auditWorker ? { auditStore: auditWorker } : {}),
       keys,
+      previousKeys,
       tls,
       trustDomain: config.server.trustDomain,
       ca,
@@ -210,8 +212,12 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
       enrollServer?.setSecureContext({ cert: next.cert, key: next.key, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ecdhCurve: supportedCurves() });
       log.warn('reloaded the TLS certificate, key and client CA');
     }, { onError: (e) => log.error({ err: e }, 'TLS files changed but cannot be used; keeping the current ones') });
+    // after a master key rotation ([keys] previous), the server identity moves under the new key
+    if (!keys.sealed && previousKeys.length > 0) {
+      await app.ward.serverIdentity.rewrap().catch((e: unknown) => log.error({ err: e }, 'cannot move the server identity under the current master key'));
+    }
     // config sealed to the server (docs/sealed.md), loaded now and on every change
-    if (config.server.importDir) importer = watchImportDir({ dir: config.server.importDir, ctx: app.ward, identity: serverIdentity(store, keys), log });
+    if (config.server.importDir) importer = watchImportDir({ dir: config.server.importDir, ctx: app.ward, identity: app.ward.serverIdentity, log });
     let draining = false;
     const readyStore = store;
     if (listen.health) {
@@ -260,6 +266,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
           await openedWorker?.close();
           await openedStore.close();
           keys.close();
+          for (const k of previousKeys) k.close();
         })();
         return closing;
       },
@@ -273,6 +280,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
     await auditWorker?.close().catch(() => undefined);
     await store?.close().catch(() => undefined);
     keys.close();
+    for (const k of previousKeys) k.close();
     throw e;
   }
 }

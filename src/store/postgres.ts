@@ -215,6 +215,7 @@ export const PG_SQL = {
   initServerKey: `INSERT INTO server_keys (name, ciphertext, wrapped_key, key_id, public_key, created_at) VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT (name) DO NOTHING`,
   getServerKey: 'SELECT * FROM server_keys WHERE name = $1',
+  rewrapServerKey: 'UPDATE server_keys SET ciphertext = $1, wrapped_key = $2, key_id = $3 WHERE name = $4 AND key_id = $5',
   hasMigration: 'SELECT 1 FROM schema_migrations WHERE version = $1',
 } as const;
 
@@ -747,6 +748,11 @@ export class PostgresStore implements Store {
       const row = (await this.#query(PG_SQL.getServerKey, [name]))[0];
       return row === undefined ? null : serverKey(row);
     });
+  }
+
+  rewrapServerKey(name: string, fromKeyId: string, e: Pick<ServerKeyRecord, 'ciphertext' | 'wrappedKey' | 'keyId'>): Promise<boolean> {
+    assertServerKey({ name, ...e, publicKey: 'unchanged', createdAt: 0 });
+    return this.#run(async () => (await this.#pool.query(PG_SQL.rewrapServerKey, [e.ciphertext, e.wrappedKey, e.keyId, name, fromKeyId])).rowCount === 1);
   }
 
   /**

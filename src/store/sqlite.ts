@@ -398,6 +398,7 @@ export const SQL = {
   initServerKey: `INSERT INTO server_keys (name, ciphertext, wrapped_key, key_id, public_key, created_at) VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (name) DO NOTHING`,
   getServerKey: 'SELECT * FROM server_keys WHERE name = ?',
+  rewrapServerKey: 'UPDATE server_keys SET ciphertext = ?, wrapped_key = ?, key_id = ? WHERE name = ? AND key_id = ?',
   hasMigration: 'SELECT 1 FROM schema_migrations WHERE version = ?',
 } as const;
 
@@ -1018,6 +1019,11 @@ export class SqliteStore implements Store {
       const row = this.#q(SQL.getServerKey).get(name);
       return row === undefined ? null : serverKey(row);
     });
+  }
+
+  rewrapServerKey(name: string, fromKeyId: string, e: Pick<ServerKeyRecord, 'ciphertext' | 'wrappedKey' | 'keyId'>): Promise<boolean> {
+    assertServerKey({ name, ...e, publicKey: 'unchanged', createdAt: 0 });
+    return this.#write(() => Number(this.#q(SQL.rewrapServerKey).run(e.ciphertext, e.wrappedKey, e.keyId, name, fromKeyId).changes) === 1);
   }
 }
 

@@ -355,6 +355,12 @@ export interface Store {
   initServerKey(key: ServerKeyRecord): Promise<ServerKeyRecord>;
   /** The stored key of that name, or null. */
   getServerKey(name: string): Promise<ServerKeyRecord | null>;
+  /**
+   * Replaces the envelope (ciphertext, wrapped key, key id) of the key `name` if it is still wrapped
+   * by `fromKeyId` (a master key rotation moves it under the new master); the public key and
+   * creation time stay. False, and nothing written, when absent or already moved.
+   */
+  rewrapServerKey(name: string, fromKeyId: string, envelope: Pick<ServerKeyRecord, 'ciphertext' | 'wrappedKey' | 'keyId'>): Promise<boolean>;
 
   /**
    * Calls `onChange` after each committed change of a secret, policy or certificate; returns the

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createFileKey, openFileKeyProvider, rawKeyProvider } from '../../src/keys/file.ts';
 import { initPassphrase, openPassphraseKeyProvider, writeSealedKey } from '../../src/keys/sealed.ts';
 import { createVault } from '../../src/server/vault.ts';
+import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite.ts';
 import { b64, client, makePki, startTestServer, type Client, type Pki, type TestServer } from './helpers.ts';
 
 let pki: Pki;
@@ -196,4 +197,51 @@ test('unseal: bounded body, rate-limited, a wrong passphrase keeps it sealed, au
     assert.doesNotMatch(records, /sesame|b3BlbiBzZXNhbWU/);
     void s;
   }, { keys: openPassphraseKeyProvider(path) });
+});
+
+test('master key rotation: with the former key in [keys] previous, ward key rotate moves every KEK and the server identity under the new key; the former key can then go', async () => {
+  const oldFile = join(dir, 'old-master.key');
+  const newFile = join(dir, 'new-master.key');
+  createFileKey(oldFile);
+  createFileKey(newFile);
+  const dbPath = join(dir, 'rotation.db');
+  // s.store is the helper's own (unused) store: the servers share this one
+  const serve = async (keys: string, previous: string[], fn: (s: TestServer, admin: Client, store: SqliteStore) => Promise<void>) => {
+    const store = await openSqliteStore(dbPath);
+    try {
+      await withServer((s, admin) => fn(s, admin, store), { store, keys: openFileKeyProvider(keys), previousKeys: previous.map((p) => openFileKeyProvider(p)) });
+    } finally {
+      await store.close();
+    }
+  };
+  let recipient = '';
+  await serve(oldFile, [], async (s, admin) => {
+    await put(admin, 'shop/prod/A', 'alpha');
+    await put(admin, 'web/prod/B', 'beta');
+    recipient = await s.app.ward.serverIdentity.recipient();
+  });
+  await serve(newFile, [], async (_s, admin) => {
+    assert.notEqual((await admin.call('GET', '/v1/secrets/shop/prod/A')).status, 200, 'the new key alone opens nothing yet');
+  });
+  await serve(newFile, [oldFile], async (s, admin, store) => {
+    assert.equal(value(await admin.call('GET', '/v1/secrets/shop/prod/A')), 'alpha', 'the former key still opens');
+    // sealing drops the former key too; unsealing reopens it
+    await admin.call('POST', '/v1/sys/seal', {});
+    assert.equal((await admin.call('POST', '/v1/sys/unseal', {})).body.sealed, false);
+    for (const scope of ['shop/prod', 'web/prod']) {
+      await admin.call('POST', `/v1/keys/${scope}/rotate`, {});
+      const r = await admin.call('POST', `/v1/keys/${scope}/rewrap`, {});
+      assert.equal(r.body.remaining, 0, r.text);
+    }
+    const masters = (await admin.call('GET', '/v1/keys')).body.scopes.flatMap((x: { versions: { masterKeyId: string; destroyed: boolean }[] }) => x.versions.filter((v) => !v.destroyed).map((v) => v.masterKeyId));
+    assert.deepEqual([...new Set(masters)], [s.app.ward.keys.keyId], 'every live KEK is under the new master');
+    assert.equal((await store.getServerKey('age-identity'))?.keyId, s.app.ward.keys.keyId, 'the unseal moved the server identity');
+  });
+  await serve(newFile, [], async (s, admin, store) => {
+    assert.equal(value(await admin.call('GET', '/v1/secrets/shop/prod/A')), 'alpha');
+    assert.equal(value(await admin.call('GET', '/v1/secrets/web/prod/B')), 'beta');
+    assert.equal((await store.getServerKey('age-identity'))?.keyId, s.app.ward.keys.keyId);
+    assert.equal(await s.app.ward.serverIdentity.recipient(), recipient, 'the same identity, under the new key');
+    await s.app.ward.serverIdentity.identity();
+  });
 });

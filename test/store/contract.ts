@@ -629,6 +629,18 @@ export function storeContract(name: string, open: () => Promise<Store>, opts: Co
         const racers = await Promise.all(['a', 'b', 'c'].map((x) => s.initServerKey({ ...first, name: 'race', publicKey: `age1${x}` })));
         assert.equal(new Set(racers.map((r) => r.publicKey)).size, 1, 'concurrent initialisers converge');
       });
+
+      withStore('rewrapServerKey moves the envelope only from the expected key id', async (s) => {
+        const first = { name: 'age-identity', ciphertext: Buffer.from('ct-1'), wrappedKey: Buffer.from('wk-1'), keyId: 'file:old', publicKey: 'age1first', createdAt: 10 };
+        await s.initServerKey(first);
+        const moved = { ciphertext: Buffer.from('ct-2'), wrappedKey: Buffer.from('wk-2'), keyId: 'file:new' };
+        assert.equal(await s.rewrapServerKey('age-identity', 'file:other', moved), false, 'not wrapped by that key');
+        assert.deepEqual(await s.getServerKey('age-identity'), first);
+        assert.equal(await s.rewrapServerKey('age-identity', 'file:old', moved), true);
+        assert.deepEqual(await s.getServerKey('age-identity'), { ...first, ...moved });
+        assert.equal(await s.rewrapServerKey('age-identity', 'file:old', moved), false, 'already moved');
+        assert.equal(await s.rewrapServerKey('absent', 'file:old', moved), false);
+      });
     });
 
     describe('certificates and policies', () => {

@@ -9,7 +9,7 @@ const impl = () => import('../operator/keys.ts');
 const flags = <T>(cmd: Command) => cmd.optsWithGlobals() as ContextFlags & T;
 
 export function register(program: Command): void {
-  const key = addContextOptions(program.command('key')).description('rotate or destroy the key encryption keys of applications');
+  const key = addContextOptions(program.command('key')).description('rotate or destroy the key encryption keys of applications; rotate the master key');
 
   key
     .command('ls')
@@ -34,6 +34,20 @@ Examples:
   ward key rotate --app shop --env prod
   ward key rotate`)
     .action(async (_o: unknown, cmd: Command) => (await impl()).rotate(flags(cmd)));
+
+  key
+    .command('new-master')
+    .description('create a new master key file (file provider), to rotate the master key')
+    .argument('<file>', 'where to write it (mode 0600; never overwritten)')
+    .addHelpText('after', `
+Rotating the master key (file provider), with no downtime:
+  1. ward key new-master /srv/ward/master-2.key
+  2. in ward.toml [keys]: path = "master-2.key", previous = ["master.key"]; restart each server
+     (new values are wrapped by the new key; the former one still opens the old ones)
+  3. ward key rotate        (every APP/ENV key encryption key moves under the new master key)
+  4. ward key ls --json     (no live version under the former masterKeyId); then drop previous and
+     archive or destroy the former key file`)
+    .action(async (file: string) => (await impl()).newMaster(file));
 
   key
     .command('destroy')

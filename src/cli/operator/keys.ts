@@ -86,6 +86,18 @@ export async function unseal(opts: ContextFlags & { passphraseFile?: string; pas
   if (s.sealed) process.exitCode = ExitCode.sealed;
 }
 
+/** `ward key new-master FILE`: a new `file` master key, for a master key rotation (docs/keys.md). */
+export async function newMaster(file: string): Promise<void> {
+  const { createFileKey, keyIdFor } = await import('../../keys/file.ts');
+  createFileKey(file);
+  const key = readFileSync(file);
+  const id = keyIdFor('file', key);
+  key.fill(0);
+  info(`created master key ${file} (${id}), mode 0600`);
+  info('next: in ward.toml [keys] set path to it and previous = ["<the old key file>"], restart each server, run ward key rotate');
+  out(id);
+}
+
 export async function listKeys(opts: ContextFlags & { json?: boolean }): Promise<void> {
   const { scopes } = await withClient(opts, ({ client }) => client.http.request<{ scopes: KeyScope[] }>('GET', '/v1/keys'));
   if (opts.json) return printJson(scopes);

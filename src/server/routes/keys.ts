@@ -135,6 +135,10 @@ export async function keyRoutes(app: FastifyInstance, opts: KeyRoutesOptions): P
         if (needs && secret.length === 0) throw new WardError('ERR_API_BAD_REQUEST', `the ${ctx.keys.kind} key provider is unsealed with a secret`);
         if (!needs && secret.length > 0) throw new WardError('ERR_API_BAD_REQUEST', `the ${ctx.keys.kind} key provider is unsealed without a secret`);
         p = ctx.keys.sealed ? await ctx.keys.unseal(needs ? secret : undefined) : await unsealProgress(ctx);
+        if (!p.sealed) {
+          await ctx.hierarchy.reopenPrevious();
+          await ctx.serverIdentity.rewrap().catch((e: unknown) => req.log.error({ err: e }, 'cannot move the server identity under the current master key'));
+        }
       } finally {
         secret.fill(0);
       }
@@ -259,11 +263,11 @@ async function rewrapKeyId(ctx: ServerContext, scope: KekScope, keyId: string, b
   return { seen, rewrapped };
 }
 
-/** Whether the data keys of `keyId` can be re-wrapped here (their KEK lives and its master is held). */
+/** Whether the data keys of `keyId` can be re-wrapped here (their KEK lives and its master, current or former, is held). */
 async function movable(ctx: ServerContext, keyId: string): Promise<boolean> {
   const parsed = parseKekKeyId(keyId);
-  if (!parsed) return keyId === ctx.keys.keyId;
-  if (parsed.masterKeyId !== ctx.keys.keyId) return false;
+  if (!parsed) return ctx.hierarchy.holds(keyId);
+  if (!ctx.hierarchy.holds(parsed.masterKeyId)) return false;
   const kek = await ctx.store.getKek(parsed.scope.app, parsed.scope.env, parsed.version);
   return kek !== null && kek.wrapped.length > 0;
 }

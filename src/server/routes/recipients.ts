@@ -12,13 +12,11 @@
  * every secret it stores, checked for all of them before the first is written.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { KeyWrapper } from '../../crypto/envelope.ts';
 import { WardError } from '../../errors.ts';
 import { parseSealRecipient } from '../../formats/sealed/index.ts';
 import type { ValueFileFormat } from '../../formats/valuefile/index.ts';
 import { sourceAddress } from '../identity.ts';
 import { openImport, storeImport } from '../import.ts';
-import { serverIdentity } from '../import-identity.ts';
 import * as s from '../schemas.ts';
 
 type EnvParams = { app: string; env: string };
@@ -72,9 +70,9 @@ const scope = (req: FastifyRequest) => {
   return `${p.app}/${p.env}/*`;
 };
 
-export async function recipientRoutes(app: FastifyInstance, opts: { keys: KeyWrapper }): Promise<void> {
+export async function recipientRoutes(app: FastifyInstance): Promise<void> {
   const ctx = app.ward;
-  const identity = serverIdentity(ctx.store, opts.keys, ctx.now);
+  const identity = ctx.serverIdentity;
   // generated on the first start that holds the master key; a sealed server makes it later
   await identity.recipient().catch((e: unknown) => app.log.warn({ code: e instanceof WardError ? e.code : undefined }, 'server identity not available yet'));
 
