@@ -24,6 +24,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { appName, envName, ENVS_PER_APP, SECRETS_PER_ENV } from './dataset.ts';
+import { responseParser } from '../server/http1.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -76,25 +77,6 @@ let done = 0;
 let errors = 0;
 let bad = 0;
 const latencies: number[] = [];
-
-/** Parses HTTP/1.1 responses off a byte stream (as bench/server/loadgen.ts): status and body per response. */
-function responseParser(onResponse: (status: number, body: Buffer) => void) {
-  let buf: Buffer = Buffer.alloc(0);
-  return (chunk: Buffer) => {
-    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-    for (;;) {
-      const headerEnd = buf.indexOf('\r\n\r\n');
-      if (headerEnd < 0) return;
-      const head = buf.subarray(0, headerEnd).toString('latin1');
-      const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-      if (!m) throw new Error('response without content-length');
-      const total = headerEnd + 4 + Number(m[1]);
-      if (buf.length < total) return;
-      onResponse(Number(head.slice(9, 12)), buf.subarray(headerEnd + 4, total));
-      buf = buf.subarray(total);
-    }
-  };
-}
 
 /** A batch of the dataset: SECRETS_PER_ENV secrets of 16..48 bytes, so at least this long. */
 const MIN_BODY = SECRETS_PER_ENV * 60;

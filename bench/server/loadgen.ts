@@ -18,6 +18,7 @@
 import { connect, createSecureContext, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { responseParser } from './http1.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -63,25 +64,6 @@ let badStatus = 0;
 let group = '';
 const latencies: number[] = [];
 
-/** Parses HTTP/1.1 responses off a byte stream; calls `onResponse` per complete response. */
-function responseParser(onResponse: (status: number, bodyBytes: number) => void) {
-  let buf: Buffer = Buffer.alloc(0);
-  return (chunk: Buffer) => {
-    buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-    for (;;) {
-      const headerEnd = buf.indexOf('\r\n\r\n');
-      if (headerEnd < 0) return;
-      const head = buf.subarray(0, headerEnd).toString('latin1');
-      const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
-      if (!m) throw new Error('response without content-length');
-      const total = headerEnd + 4 + Number(m[1]);
-      if (buf.length < total) return;
-      onResponse(Number(head.slice(9, 12)), Number(m[1]));
-      buf = buf.subarray(total);
-    }
-  };
-}
-
 function record(status: number, bytes: number, started: bigint) {
   if (status !== 200 || (expectBytes !== undefined && bytes !== expectBytes)) badStatus++;
   if (!measuring) return;
@@ -105,8 +87,8 @@ function keepAliveConnection(): void {
     group ||= (socket.getEphemeralKeyInfo() as { name?: string }).name ?? '';
     for (let i = 0; i < pipeline; i++) send();
   });
-  socket.on('data', responseParser((status, bytes) => {
-    record(status, bytes, sent.shift()!);
+  socket.on('data', responseParser((status, body) => {
+    record(status, body.length, sent.shift()!);
     if (!stopped) send();
   }));
   socket.on('error', () => {
@@ -130,9 +112,9 @@ function handshakeWorker(): void {
     group ||= (socket.getEphemeralKeyInfo() as { name?: string }).name ?? '';
     socket.write(closeRequest);
   });
-  socket.on('data', responseParser((status, bytes) => {
+  socket.on('data', responseParser((status, body) => {
     answered = true;
-    record(status, bytes, started);
+    record(status, body.length, started);
     socket.end();
   }));
   socket.on('error', () => {
