@@ -129,6 +129,20 @@ export function parseKekKeyId(keyId: string): { masterKeyId: string; scope: KekS
 
 type Kek = ReturnType<typeof keyObject>;
 
+/** A parsed hierarchy key id with what unwrap derives from it (no secret). */
+interface KeyIdInfo {
+  masterKeyId: string;
+  scope: KekScope;
+  version: number;
+  /** Key of the KEK cache. */
+  kekId: string;
+  /** "ward/dek-kek/v1" NUL ‖ key id ‖ NUL: the data key's associated data without the record's. */
+  prefix: Buffer;
+}
+
+/** Distinct key ids remembered (a few per scope: one per KEK version); the memo restarts when full. */
+const KEY_ID_MEMO = 4096;
+
 export interface KeyHierarchyOptions {
   /**
    * Former master keys, still able to open the KEKs they wrapped while their data keys are moved
@@ -154,6 +168,7 @@ export class KeyHierarchy {
   readonly #now: () => number;
   readonly #keks = new Map<string, { kek: Kek; masterKeyId: string; at: number }>();
   readonly #current = new Map<string, { version: number; at: number }>();
+  readonly #ids = new Map<string, KeyIdInfo>();
 
   constructor(master: KeyProvider, storage: KekStorage, options: KeyHierarchyOptions = {}) {
     this.#master = master;
@@ -243,9 +258,8 @@ export class KeyHierarchy {
     return version;
   }
 
-  async #kek(scope: KekScope, version: number): Promise<{ kek: Kek; masterKeyId: string }> {
+  async #kek(scope: KekScope, version: number, id = `${scope.app}/${scope.env}/${version}`): Promise<{ kek: Kek; masterKeyId: string }> {
     this.#live();
-    const id = `${scope.app}/${scope.env}/${version}`;
     const cached = this.#keks.get(id);
     if (cached && this.#fresh(cached.at)) return cached;
     this.#keks.delete(id);
@@ -296,15 +310,29 @@ export class KeyHierarchy {
    *   ERR_KEY_SEALED, ERR_CRYPTO_FORMAT
    */
   async unwrap(wrapped: Buffer, aad: Buffer, keyId: string): Promise<Buffer> {
-    const parsed = parseKekKeyId(keyId);
+    const parsed = this.#keyIdInfo(keyId);
     if (!parsed) return (this.#masters.get(keyId) ?? this.#master).unwrap(wrapped, aad, keyId);
     if (!this.#masters.has(parsed.masterKeyId)) {
       throw new WardError('ERR_KEY_NOT_FOUND', `data key belongs to master key ${parsed.masterKeyId}, this server holds ${[...this.#masters.keys()].join(', ')}`);
     }
-    const { kek, masterKeyId } = await this.#kek(parsed.scope, parsed.version);
+    // a fresh cached KEK without a call (and a promise) through #kek, which checks the same things
+    const hit = this.#keks.get(parsed.kekId);
+    const { kek, masterKeyId } = hit && !this.#master.sealed && this.#fresh(hit.at) ? hit : await this.#kek(parsed.scope, parsed.version, parsed.kekId);
     if (masterKeyId !== parsed.masterKeyId) throw new WardError('ERR_KEY_NOT_FOUND', `key encryption key ${parsed.scope.app}/${parsed.scope.env} version ${parsed.version} is not wrapped by master key ${parsed.masterKeyId}`);
     if (wrapped[0] !== WRAP_VERSION) throw new WardError('ERR_CRYPTO_FORMAT', 'unknown wrapped key version');
-    return openAesGcm(kek, wrapped.subarray(1), dekAad(keyId, aad));
+    return openAesGcm(kek, wrapped.subarray(1), Buffer.concat([parsed.prefix, aad], parsed.prefix.length + aad.length));
+  }
+
+  /** {@link parseKekKeyId} once per key id (every data key of a KEK version shares it). */
+  #keyIdInfo(keyId: string): KeyIdInfo | undefined {
+    const known = this.#ids.get(keyId);
+    if (known) return known;
+    const parsed = parseKekKeyId(keyId);
+    if (!parsed) return undefined;
+    const info = { ...parsed, kekId: `${parsed.scope.app}/${parsed.scope.env}/${parsed.version}`, prefix: dekAad(keyId, Buffer.alloc(0)) };
+    if (this.#ids.size >= KEY_ID_MEMO) this.#ids.clear();
+    this.#ids.set(keyId, info);
+    return info;
   }
 
   /**

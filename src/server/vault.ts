@@ -47,20 +47,23 @@ export interface ValueRef {
 
 /** The associated data of a secret value (see the top of this file). */
 export function secretAad(ref: ValueRef): Buffer {
-  const parts = [ref.app, ref.env, ref.name].map((s) => Buffer.from(s, 'utf8'));
+  // one allocation, strings written in place (this runs for every value read)
+  const lengths = [Buffer.byteLength(ref.app, 'utf8'), Buffer.byteLength(ref.env, 'utf8'), Buffer.byteLength(ref.name, 'utf8')] as const;
   let size = LABEL.length + 6;
-  for (const p of parts) {
-    if (p.length > 0xffff) throw new TypeError('path segment too long');
-    size += 2 + p.length;
+  for (const n of lengths) {
+    if (n > 0xffff) throw new TypeError('path segment too long');
+    size += 2 + n;
   }
   if (!Number.isInteger(ref.version) || ref.version < 1 || ref.version > 0xffffffff) throw new TypeError('invalid version');
   if (!Number.isInteger(ref.format) || ref.format < 0 || ref.format > 0xffff) throw new TypeError('invalid format');
   const out = Buffer.allocUnsafe(size);
   let off = LABEL.copy(out, 0);
-  for (const p of parts) {
-    off = out.writeUInt16BE(p.length, off);
-    off += p.copy(out, off);
-  }
+  off = out.writeUInt16BE(lengths[0], off);
+  off += out.write(ref.app, off, 'utf8');
+  off = out.writeUInt16BE(lengths[1], off);
+  off += out.write(ref.env, off, 'utf8');
+  off = out.writeUInt16BE(lengths[2], off);
+  off += out.write(ref.name, off, 'utf8');
   off = out.writeUInt32BE(ref.version, off);
   out.writeUInt16BE(ref.format, off);
   return out;
@@ -151,19 +154,30 @@ export function createVault(keys: ScopedKeys | KeyWrapper, options: VaultOptions
   const max = options.cacheEntries ?? 10_000;
   const ttl = options.cacheMs ?? Infinity;
   const now = options.now ?? Date.now;
-  const cache = new Map<string, { key: DataKey; at: number }>();
+  // Keyed by the wrapped key's bytes (latin1: one char per byte, so distinct bytes never share a
+  // key). An entry is used only when the key id and the record it was unwrapped for match too;
+  // the record's fields (app, env, name, version, format) determine its associated data
+  // (secretAad is injective), so the cache binds (key id, wrapped key, associated data) as the
+  // unwrap does, without encoding them into one string on every read.
+  const cache = new Map<string, { key: DataKey; keyId: string; app: string; env: string; name: string; version: number; format: number; at: number }>();
   const scoped: ScopedKeys = 'forScope' in keys ? keys : { forScope: async () => keys, unwrap: (w, aad, id) => keys.unwrap(w, aad, id) };
 
-  const dataKey = async (sealed: SealedValue, aad: Buffer): Promise<DataKey> => {
-    const id = `${sealed.keyId}\0${sealed.wrappedKey.toString('base64')}\0${aad.toString('base64')}`;
+  const cached = (id: string, ref: ValueRef, keyId: string): DataKey | undefined => {
     const hit = cache.get(id);
-    if (hit && now() - hit.at < ttl) {
-      // Map iteration order is insertion order: re-inserting makes this the most recent.
-      cache.delete(id);
-      cache.set(id, hit);
-      return hit.key;
+    if (!hit || hit.keyId !== keyId || hit.app !== ref.app || hit.env !== ref.env || hit.name !== ref.name || hit.version !== ref.version || hit.format !== ref.format) {
+      return undefined;
     }
-    if (hit) cache.delete(id);
+    if (now() - hit.at >= ttl) {
+      cache.delete(id);
+      return undefined;
+    }
+    // Map iteration order is insertion order: re-inserting makes this the most recent.
+    cache.delete(id);
+    cache.set(id, hit);
+    return hit.key;
+  };
+
+  const unwrapped = async (id: string, ref: ValueRef, sealed: SealedValue, aad: Buffer): Promise<DataKey> => {
     const raw = await scoped.unwrap(sealed.wrappedKey, aad, sealed.keyId);
     let key: DataKey;
     try {
@@ -172,19 +186,25 @@ export function createVault(keys: ScopedKeys | KeyWrapper, options: VaultOptions
       raw.fill(0);
     }
     if (max > 0) {
-      cache.set(id, { key, at: now() });
+      cache.delete(id);
+      cache.set(id, { key, keyId: sealed.keyId, app: ref.app, env: ref.env, name: ref.name, version: ref.version, format: ref.format, at: now() });
       if (cache.size > max) cache.delete(cache.keys().next().value as string);
     }
     return key;
   };
 
-  const openWith = async (ref: Omit<ValueRef, 'format'>, sealed: SealedValue): Promise<Buffer> => {
+  // A value, not a promise, when the data key is cached (most reads): no promise per secret.
+  const openWith = (ref: Omit<ValueRef, 'format'>, sealed: SealedValue): Buffer | Promise<Buffer> => {
     if (sealed.format !== SECRET_FORMAT) throw new WardError('ERR_CRYPTO_FORMAT', `unknown secret value format ${sealed.format}`);
     if (sealed.ciphertext.length === 0 || sealed.wrappedKey.length === 0) {
       throw new WardError('ERR_CRYPTO_FORMAT', 'this version was destroyed');
     }
-    const aad = secretAad({ ...ref, format: sealed.format });
-    return openAesGcm(await dataKey(sealed, aad), sealed.ciphertext, aad);
+    const full: ValueRef = { app: ref.app, env: ref.env, name: ref.name, version: ref.version, format: sealed.format };
+    const aad = secretAad(full);
+    const id = sealed.wrappedKey.toString('latin1');
+    const key = cached(id, full, sealed.keyId);
+    if (key) return openAesGcm(key, sealed.ciphertext, aad);
+    return unwrapped(id, full, sealed, aad).then((k) => openAesGcm(k, sealed.ciphertext, aad));
   };
 
   return {

@@ -8,6 +8,7 @@ import { WardError } from '../../errors.ts';
 import { encrypt as ageEncrypt, X25519Recipient } from '../../formats/age/index.ts';
 import { E2E_CONTENT_TYPE, E2E_HEADER } from '../../formats/sealed/index.ts';
 import type { SecretRef, SecretVersion } from '../../store/types.ts';
+import type { EnvBatch, EnvItem } from '../env-cache.ts';
 import { sourceAddress } from '../identity.ts';
 import * as s from '../schemas.ts';
 import type { ServerContext } from '../app.ts';
@@ -45,7 +46,7 @@ export function decodeValue(b64: string): Buffer {
 }
 
 /** Opens a stored version; a tampered or moved row is an integrity error, never other data. */
-export async function openVersion(ctx: ServerContext, row: SecretVersion): Promise<Buffer> {
+export async function openVersion(ctx: Pick<ServerContext, 'vault'>, row: SecretVersion): Promise<Buffer> {
   try {
     return await ctx.vault.open(row, row);
   } catch (e) {
@@ -54,6 +55,19 @@ export async function openVersion(ctx: ServerContext, row: SecretVersion): Promi
     }
     throw e;
   }
+}
+
+/** Reads and decrypts every live secret of APP/ENV: what the env-batch cache loads on a miss. */
+export async function loadEnvBatch(ctx: Pick<ServerContext, 'store' | 'vault'>, app: string, env: string): Promise<Omit<EnvBatch, 'json'>> {
+  const revision = await ctx.store.envRevision(app, env);
+  const rows = await ctx.store.getEnv(app, env);
+  const secrets: EnvItem[] = [];
+  for (const row of rows) {
+    const plaintext = await openVersion(ctx, row);
+    secrets.push({ name: row.name, version: row.version, kind: row.kind, sealed: row.sealed, value: plaintext.toString('base64') });
+    plaintext.fill(0);
+  }
+  return { app, env, revision, secrets };
 }
 
 /** Writes a new version sealed under a fresh data key; zeroes `plaintext` and drops the env's cached batch. */
@@ -146,17 +160,7 @@ export async function secretRoutes(app: FastifyInstance): Promise<void> {
     },
     handler: async (req, reply) => {
       const { app: a, env } = req.params as EnvParams;
-      const batch = await ctx.envCache.get(a, env, async () => {
-        const revision = await ctx.store.envRevision(a, env);
-        const rows = await ctx.store.getEnv(a, env);
-        const secrets = [];
-        for (const row of rows) {
-          const plaintext = await openVersion(ctx, row);
-          secrets.push({ name: row.name, version: row.version, kind: row.kind, sealed: row.sealed, value: plaintext.toString('base64') });
-          plaintext.fill(0);
-        }
-        return { app: a, env, revision, secrets };
-      });
+      const batch = await ctx.envCache.get(a, env, () => loadEnvBatch(ctx, a, env));
       const principal = ctx.principal(req);
       const source = sourceAddress(req);
       const authz = ctx.authz();
