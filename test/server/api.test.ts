@@ -264,6 +264,8 @@ test('certificates over the API: issue from a CSR, list, revoke', async () => {
   const wrongCsr = await admin.call('POST', '/v1/certs', { name: 'api-2', app: 'billing', env: 'prod', role: 'workload', csr });
   assert.equal(wrongCsr.status, 400);
   assert.equal(wrongCsr.body.error.code, 'ERR_PKI_INVALID_CSR');
+  const issues = (await audits()).filter((r) => r.operation === 'cert.issue').map((r) => [r.path, r.outcome]);
+  assert.deepEqual(issues, [['certs/api-1', 'granted'], ['certs/api-2', 'bad-request']], 'the audit names the certificate');
 });
 
 test('GET /v1/certs pages in issue order: every record once across pages; bad cursor and limit are 400', async () => {

@@ -82,7 +82,8 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
 
   app.post('/certs', {
     schema: { summary: 'Issue a client certificate from a CSR', body: s.issueBody, response: { 200: s.issueAnswer, ...s.errorResponses } },
-    config: { ward: { action: 'cert.issue', op: 'admin', resource: named('certs', 'name') } },
+    // the name is in the body (validated before authorization runs)
+    config: { ward: { action: 'cert.issue', op: 'admin', resource: (req) => `certs/${String((req.body as { name?: unknown } | undefined)?.name ?? '')}` } },
     handler: async (req) => {
       const ca = ctx.ca;
       if (!ca) throw new WardError('ERR_API_UNAVAILABLE', 'this server does not hold the CA key', { hint: 'issue certificates with ward cert issue on the CA host' });
