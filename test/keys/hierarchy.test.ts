@@ -204,3 +204,21 @@ test('master key rotation: a new master starts new KEK versions; the former one 
   oldMaster.seal();
   await assert.rejects(open(h, c, 'c'), { code: 'ERR_KEY_SEALED' });
 });
+
+test('unwrap remembers parsed key ids, never their checks: destruction, malformed ids and unknown masters fail every time', async () => {
+  const { h } = setup();
+  const a = await seal(h, pay, 'a');
+  const b = await seal(h, web, 'b');
+  assert.equal(await open(h, a, 'a'), 'a');
+  assert.equal(await open(h, a, 'a'), 'a');
+  for (let i = 0; i < 2; i++) {
+    await assert.rejects(h.unwrap(a.wrappedKey, aad('a'), `${h.master.keyId}/payments/prod/kek0`), { code: 'ERR_CRYPTO_FORMAT' });
+    await assert.rejects(h.unwrap(a.wrappedKey, aad('a'), a.keyId.replace(h.master.keyId, 'file:00000000')), { code: 'ERR_KEY_NOT_FOUND' });
+    // a KEK version that does not exist
+    await assert.rejects(h.unwrap(a.wrappedKey, aad('a'), a.keyId.replace(/kek1$/, 'kek2')), { code: 'ERR_KEY_NOT_FOUND' });
+  }
+  await h.destroyVersion(pay, 1);
+  await assert.rejects(open(h, a, 'a'), { code: 'ERR_KEY_DESTROYED' });
+  await assert.rejects(open(h, a, 'a'), { code: 'ERR_KEY_DESTROYED' });
+  assert.equal(await open(h, b, 'b'), 'b');
+});

@@ -73,3 +73,37 @@ test('a cached data key is reused only for cacheMs: then the key hierarchy is as
   t += 60_000;
   await assert.rejects(vault.open(ref, sealed), code('ERR_KEY_SEALED'), 'an expired entry does not outlive the key');
 });
+
+test('the data-key cache serves only the key id and record it unwrapped for, not any row with the same wrapped key', async () => {
+  const provider = rawKeyProvider('test', randomBytes(32));
+  let unwraps = 0;
+  const counting = { keyId: provider.keyId, wrap: provider.wrap, unwrap: (w: Buffer, aad: Buffer, id: string) => (unwraps++, provider.unwrap(w, aad, id)) };
+  const vault = createVault(counting);
+  const sealed = await vault.seal(ref, Buffer.from('hunter2'));
+  assert.equal((await vault.open(ref, sealed)).toString(), 'hunter2');
+  assert.equal(unwraps, 1);
+  // same wrapped bytes under another key id, or for another record: asked again (and refused)
+  await assert.rejects(vault.open(ref, { ...sealed, keyId: 'file:0000000000000000' }), code('ERR_KEY_NOT_FOUND'));
+  assert.equal(unwraps, 2);
+  for (const other of [{ ...ref, name: 'DB_PASSWORD2' }, { ...ref, app: 'billing2' }, { ...ref, env: 'prod2' }, { ...ref, version: 30 }]) {
+    await assert.rejects(vault.open(other, sealed), code('ERR_CRYPTO_AUTH'));
+  }
+  assert.equal(unwraps, 6);
+  // the entry of the real record is still there and still served
+  assert.equal((await vault.open(ref, sealed)).toString(), 'hunter2');
+  assert.equal(unwraps, 6);
+  assert.equal(vault.cacheSize(), 1);
+  vault.clear();
+  assert.equal((await vault.open(ref, sealed)).toString(), 'hunter2');
+  assert.equal(unwraps, 7);
+});
+
+test('secretAad writes multi-byte UTF-8 segments with their byte lengths', () => {
+  const aad = secretAad({ app: 'é', env: 'p', name: 'ü€', version: 1, format: 1 });
+  assert.deepEqual(aad, Buffer.concat([
+    Buffer.from('ward/secret/v1'),
+    Buffer.from([0, 2]), Buffer.from('é'), Buffer.from([0, 1]), Buffer.from('p'), Buffer.from([0, 5]), Buffer.from('ü€'),
+    Buffer.from([0, 0, 0, 1]), Buffer.from([0, 1]),
+  ]));
+  assert.throws(() => secretAad({ app: 'a'.repeat(0x10000), env: 'p', name: 'n', version: 1, format: 1 }), TypeError);
+});
