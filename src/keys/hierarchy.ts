@@ -205,6 +205,7 @@ export class KeyHierarchy {
   #forget(): void {
     this.#keks.clear();
     this.#current.clear();
+    this.#ids.clear();
   }
 
   #live(): void {
