@@ -56,6 +56,7 @@ import type {
   Store,
   StoreChange,
 } from './types.ts';
+import { withSealTimeout } from './seal-timeout.ts';
 
 export interface PostgresStoreOptions {
   /** Connections in the pool (default 10). */
@@ -316,22 +317,6 @@ export class PostgresStore implements Store {
     await c.query(PG_SQL.notify, [NOTIFY_CHANNEL, JSON.stringify(event)]);
   }
 
-  async #withSealTimeout<T>(sealed: T | Promise<T>): Promise<T> {
-    if (!(sealed instanceof Promise)) return sealed;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new WardError('ERR_STORE_UNAVAILABLE', `sealing the value took longer than ${this.#sealTimeoutMs} ms; nothing was written`)),
-        this.#sealTimeoutMs,
-      );
-    });
-    try {
-      return await Promise.race([sealed, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /** The schema version recorded in the database (0 when empty). */
   async schemaVersion(c: Queryable = this.#pool): Promise<number> {
     const has = await this.#query<{ t: string | null }>("SELECT to_regclass('schema_migrations') AS t", [], c);
@@ -398,7 +383,7 @@ export class PostgresStore implements Store {
       const current = row?.current_version ?? 0;
       if (cas !== undefined && cas !== current) throw conflict(current);
       const next = current + 1;
-      const sealed = await this.#withSealTimeout(seal(next));
+      const sealed = await withSealTimeout(seal(next), this.#sealTimeoutMs);
       assertSealed(sealed);
       const now = this.#now();
       await c.query(PG_SQL.writeVersion, [

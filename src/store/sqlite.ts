@@ -59,6 +59,7 @@ import type {
   StoreChange,
   WrappedKeyRow,
 } from './types.ts';
+import { withSealTimeout } from './seal-timeout.ts';
 
 export interface SqliteStoreOptions {
   /** How long a write waits for another process's lock before ERR_STORE_UNAVAILABLE (default 5000 ms). */
@@ -499,22 +500,6 @@ export class SqliteStore implements Store {
     return result;
   }
 
-  async #withSealTimeout<T>(sealed: T | Promise<T>): Promise<T> {
-    if (!(sealed instanceof Promise)) return sealed;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new WardError('ERR_STORE_UNAVAILABLE', `sealing the value took longer than ${this.#sealTimeoutMs} ms; nothing was written`)),
-        this.#sealTimeoutMs,
-      );
-    });
-    try {
-      return await Promise.race([sealed, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /** The statement for `sql`, prepared once. With `arrays`, rows come back as arrays (hot reads). */
   #q(sql: string, arrays = false): StatementSync {
     let s = this.#stmts.get(sql);
@@ -650,7 +635,7 @@ export class SqliteStore implements Store {
         });
       }
       const next = current + 1;
-      const sealed = await this.#withSealTimeout(seal(next));
+      const sealed = await withSealTimeout(seal(next), this.#sealTimeoutMs);
       assertSealed(sealed);
       const now = this.#now();
       if (row === undefined) this.#q(SQL.insertSecret).run(app, env, name, next, sealed.kind, sealed.sealed ? 1 : 0, now, now);
