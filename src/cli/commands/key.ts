@@ -45,7 +45,7 @@ Rotating the master key (file provider), with no downtime:
   2. in ward.toml [keys]: path = "master-2.key", previous = ["master.key"]; restart each server
      (new values are wrapped by the new key; the former one still opens the old ones)
   3. ward key rotate        (every APP/ENV key encryption key moves under the new master key)
-  4. ward key ls --json     (no live version under the former masterKeyId); then drop previous and
+  4. ward key ls            (no live KEK under the former MASTER key id); then drop previous and
      archive or destroy the former key file`)
     .action(async (file: string) => (await impl()).newMaster(file));
 

@@ -94,7 +94,7 @@ export async function newMaster(file: string): Promise<void> {
   const id = keyIdFor('file', key);
   key.fill(0);
   info(`created master key ${file} (${id}), mode 0600`);
-  info('next: in ward.toml [keys] set path to it and previous = ["<the old key file>"], restart each server, run ward key rotate');
+  info('next: in ward.toml [keys] set path to it and previous = ["<the old key file>"], restart each server, run ward key rotate, check ward key ls');
   out(id);
 }
 
@@ -103,10 +103,11 @@ export async function listKeys(opts: ContextFlags & { json?: boolean }): Promise
   if (opts.json) return printJson(scopes);
   const rows: string[][] = [];
   for (const sc of scopes) {
-    for (const v of sc.versions) rows.push([`${sc.app}/${sc.env}`, `kek${v.version}`, v.destroyed ? 'destroyed' : 'live', String(v.dataKeys), formatTime(v.createdAt)]);
-    if (sc.masterWrapped > 0) rows.push([`${sc.app}/${sc.env}`, 'master', 'live', String(sc.masterWrapped), '-']);
+    for (const v of sc.versions) rows.push([`${sc.app}/${sc.env}`, `kek${v.version}`, v.destroyed ? 'destroyed' : 'live', String(v.dataKeys), v.masterKeyId, formatTime(v.createdAt)]);
+    if (sc.masterWrapped > 0) rows.push([`${sc.app}/${sc.env}`, 'master', 'live', String(sc.masterWrapped), '-', '-']);
   }
-  printTable(['SCOPE', 'KEY', 'STATE', 'DATA KEYS', 'CREATED'], rows);
+  // MASTER: which master key wraps the KEK, so a master key rotation can be seen through
+  printTable(['SCOPE', 'KEY', 'STATE', 'DATA KEYS', 'MASTER', 'CREATED'], rows);
 }
 
 function scopeFlags(opts: { app?: string; env?: string }, required: boolean): { app: string; env: string } | undefined {
