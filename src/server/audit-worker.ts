@@ -12,6 +12,8 @@
  * Records travel in batches, one message and one transaction each (see send below).
  */
 import { Worker } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import type { Server, Socket } from 'node:net';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WardError } from '../errors.ts';
@@ -21,6 +23,11 @@ import type { AppendCallback, AuditSink } from './audit.ts';
 
 export interface AuditAppender extends AuditSink {
   appendOne: NonNullable<AuditSink['appendOne']>;
+  /**
+   * Counts the connections of `server` (the API and enrolment servers): each may still send a
+   * request whose record could share a commit, which is what holding a commit waits for.
+   */
+  watchConnections(server: Server): void;
   close(): Promise<void>;
 }
 
@@ -30,15 +37,44 @@ interface Pending {
 }
 
 /** A batch's records get consecutive seqs (one transaction); the reply carries the first. */
-/** A batch is sent once it holds this many records... */
+/** A held batch is sent once it holds this many records... */
 const FULL_BATCH = 48;
-/** ...or once its oldest record has waited this long (the latency this batching may add). */
-const BATCH_WAIT_MS = 2;
+/** ...or once its oldest record has waited this long (the most latency holding adds). */
+const HOLD_MS = 20;
+/** Commits are held only while the event loop was busier than this over the last window. */
+const BUSY_UTILIZATION = 0.5;
+const BUSY_WINDOW_MS = 100;
+
+export interface AuditWorkerOptions {
+  /** How long a held batch may wait; default 20 ms. */
+  holdMs?: number;
+  /** Whether the server is busy enough to hold commits; default: event-loop utilization > 0.5. */
+  busy?: () => boolean;
+}
+
+/** Event-loop utilization of the calling thread over the last BUSY_WINDOW_MS, sampled lazily. */
+function eventLoopBusy(): () => boolean {
+  let busy = false;
+  let mark = performance.eventLoopUtilization();
+  let markedAt = performance.now();
+  return () => {
+    const now = performance.now();
+    if (now - markedAt >= BUSY_WINDOW_MS) {
+      const next = performance.eventLoopUtilization();
+      busy = performance.eventLoopUtilization(next, mark).utilization > BUSY_UTILIZATION;
+      mark = next;
+      markedAt = now;
+    }
+    return busy;
+  };
+}
 
 type Reply = { id: number; first: number } | { id: number; error: string };
 
 /** Starts the worker on the SQLite database at `path` (already migrated by the main store). */
-export async function startAuditWorker(path: string): Promise<AuditAppender> {
+export async function startAuditWorker(path: string, options: AuditWorkerOptions = {}): Promise<AuditAppender> {
+  const holdMs = options.holdMs ?? HOLD_MS;
+  const loopIsBusy = options.busy ?? eventLoopBusy();
   // The thread's module sits next to this one with the same extension: .ts when run from source,
   // .js from the build (dist/).
   const worker = new Worker(new URL(`./audit-worker-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url), { workerData: { path } });
@@ -55,6 +91,10 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
   let closed = false;
   const inFlight = new Map<number, Pending[]>();
 
+  let connections = 0;
+  /** Records queued or being committed: their callers cannot send another request meanwhile. */
+  let waiting = 0;
+
   let dead: WardError | null = null;
   const failAll = (e: WardError) => {
     dead ??= e;
@@ -64,11 +104,13 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
     queue = [];
     rows = '';
     queued = 0;
+    waiting = 0;
   };
   worker.on('message', (m: Reply) => {
     const batch = inFlight.get(m.id);
     if (!batch) return;
     inFlight.delete(m.id);
+    for (const p of batch) waiting -= p.count;
     send();
     if ('error' in m) {
       const err = new WardError('ERR_STORE_UNAVAILABLE', `audit append failed: ${m.error}`);
@@ -84,16 +126,22 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
   worker.on('error', (e) => failAll(new WardError('ERR_STORE_UNAVAILABLE', 'audit worker failed', { cause: e })));
   worker.on('exit', () => failAll(new WardError('ERR_STORE_UNAVAILABLE', 'audit worker stopped')));
 
-  // One batch in flight at a time, and a batch goes when it is full or its oldest record has
-  // waited BATCH_WAIT_MS: a commit costs ~100 µs of CPU whatever its size (fsync, WAL frames), so
-  // batches of 20-50 cost ~12 µs per record against ~40 µs for batches of a few. Records that
-  // arrive while the worker commits go together in the next message. Entries travel as one string,
-  // an entryRow JSON text per line: far cheaper to post than a structured clone of many small
-  // objects, and the worker hashes and binds it without rebuilding entries (audit-worker-thread.ts).
+  // Group commit, one batch in flight at a time: records that arrive while the worker commits go
+  // together in the next message. On this kind of machine a commit costs ~0.5-1 ms of CPU whatever
+  // its size (WAL frames, the fsync's block I/O, thread wake-ups on a CPU the server keeps busy),
+  // so a batch of 1 costs tens of times more per record than one of 48. When the server is idle a
+  // record is committed at once: latency matters, CPU is spare. When the event loop is busy and
+  // some connection could still send a request, the batch is held until it is full, every
+  // connection waits on it, or its oldest record has waited holdMs (PostgreSQL's commit_delay and
+  // commit_siblings, decided per batch): at ~350 new mTLS connections a second this turns one commit
+  // per read into one per ~7 (bench/RESULTS.md). Entries travel as one string, an entryRow JSON
+  // text per line: far cheaper to post than a structured clone of many small objects, and the
+  // worker hashes and binds it without rebuilding entries (audit-worker-thread.ts).
   let timer: NodeJS.Timeout | null = null;
   let due = false;
+  const hold = () => !due && queued < FULL_BATCH && connections > waiting && loopIsBusy();
   const send = () => {
-    if (queue.length === 0 || inFlight.size > 0 || (queued < FULL_BATCH && !due)) return;
+    if (queue.length === 0 || inFlight.size > 0 || hold()) return;
     if (timer) clearTimeout(timer);
     timer = null;
     due = false;
@@ -111,7 +159,7 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
       timer = null;
       due = true;
       send();
-    }, BATCH_WAIT_MS);
+    }, holdMs);
   };
 
   /** Queues the entries' rows; `done` gets the first one's seq once they are committed. */
@@ -121,8 +169,9 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
     queue.push({ count, done });
     rows += (rows === '' ? '' : '\n') + encoded;
     queued += count;
-    arm();
-    if (queued >= FULL_BATCH) send();
+    waiting += count;
+    send();
+    if (queue.length > 0) arm();
   };
 
   return {
@@ -147,6 +196,16 @@ export async function startAuditWorker(path: string): Promise<AuditAppender> {
     appendOne(entry, done) {
       assertAuditInput(entry);
       enqueue(entryRow(entry), 1, done);
+    },
+    watchConnections(server) {
+      server.on('connection', (socket: Socket) => {
+        connections++;
+        socket.once('close', () => {
+          connections--;
+          // the batch may have been held for this connection's request
+          send();
+        });
+      });
     },
     async close() {
       if (closed) return;

@@ -11,6 +11,7 @@
  * connection stayed open. A revoked certificate is also refused right after the handshake (the
  * socket is destroyed before any request is read), so revocation takes effect without a restart.
  */
+import type { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -34,6 +35,15 @@ type Verdict = CallerIdentity | WardError;
 /** Per-connection cache: a TLS socket carries one client certificate for its whole life. */
 const identities = new WeakMap<Socket, Verdict>();
 
+/**
+ * Identities by certificate (DER bytes and trust domain), across connections: a workload reconnects
+ * with the same certificate, and reading one (SAN, serial, validity, key usage, SPIFFE ID) costs
+ * ~100 µs against ~30 µs for its DER. Only accepted certificates are kept; the entries are frozen
+ * because connections share them. Revocation and expiry are checked per request, never cached.
+ */
+const byCertificate = new Map<string, CallerIdentity>();
+const MAX_CACHED_CERTIFICATES = 1024;
+
 export interface IdentityOptions {
   trustDomain: string;
   /** Serials of revoked certificates, kept current by the revoke route. */
@@ -43,6 +53,22 @@ export interface IdentityOptions {
 
 function unauthenticated(message: string, cause?: unknown): WardError {
   return new WardError('ERR_API_UNAUTHENTICATED', message, cause === undefined ? {} : { cause });
+}
+
+function readIdentity(peer: X509Certificate, trustDomain: string): Verdict {
+  try {
+    const id = identityFromCertificate(peer, { trustDomain });
+    return Object.freeze({
+      spiffeId: id.spiffeId,
+      role: id.role,
+      app: id.app ?? '',
+      env: id.env ?? '',
+      serial: id.serial,
+      notAfter: id.notAfter.getTime(),
+    });
+  } catch (e) {
+    return unauthenticated(e instanceof WardError ? e.message : 'client certificate is not a Ward identity', e);
+  }
 }
 
 /** Reads and caches the identity of a TLS connection. */
@@ -57,18 +83,16 @@ export function connectionIdentity(socket: Socket, trustDomain: string): Verdict
   if (!peer) {
     verdict = unauthenticated('a verified client certificate is required');
   } else {
-    try {
-      const id = identityFromCertificate(peer, { trustDomain });
-      verdict = {
-        spiffeId: id.spiffeId,
-        role: id.role,
-        app: id.app ?? '',
-        env: id.env ?? '',
-        serial: id.serial,
-        notAfter: id.notAfter.getTime(),
-      };
-    } catch (e) {
-      verdict = unauthenticated(e instanceof WardError ? e.message : 'client certificate is not a Ward identity', e);
+    const key = `${trustDomain}\n${peer.raw.toString('latin1')}`;
+    const known = byCertificate.get(key);
+    if (known) {
+      verdict = known;
+    } else {
+      verdict = readIdentity(peer, trustDomain);
+      if (!(verdict instanceof WardError)) {
+        if (byCertificate.size >= MAX_CACHED_CERTIFICATES) byCertificate.delete(byCertificate.keys().next().value!);
+        byCertificate.set(key, verdict);
+      }
     }
   }
   identities.set(socket, verdict);

@@ -185,6 +185,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
     } catch (e) {
       throw new WardError('ERR_IO', `cannot listen on ${listen.api.host}:${listen.api.port}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
     }
+    auditWorker?.watchConnections(app.server);
     const enrollAt = config.server.enrollListen;
     if (enrollAt) {
       enrollApp = await buildEnrollServer({
@@ -202,6 +203,7 @@ export async function startServer(config: WardConfig, overrides: StartOverrides 
       } catch (e) {
         throw new WardError('ERR_IO', `cannot listen on ${enrollAt.host}:${enrollAt.port} (enrolment): ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
       }
+      auditWorker?.watchConnections(enrollApp.server);
     }
     // a rotated server certificate, key or client CA bundle applies to new connections at once
     const apiServer = app.server as unknown as { setSecureContext(o: object): void };

@@ -1,11 +1,14 @@
 /**
  * The SQLite audit appender on its worker thread (src/server/audit-worker.ts): records posted from
  * the main thread land in the store exactly as given, chained, with the seqs each caller was told,
- * in group commits larger than one multi-row INSERT.
+ * in group commits larger than one multi-row INSERT; and when a busy server holds a commit for
+ * more records (group commit policy).
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import type { Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -99,5 +102,73 @@ test('an append that fails rejects its callers with ERR_STORE_UNAVAILABLE; the n
   for await (const r of readAllAudit(store)) records.push(r);
   assert.equal((await verifyAuditChain(records)).ok, true);
   assert.deepEqual(records.map((r) => r.time), [entry(1).time, entry(3).time, entry(4).time]);
+  await store.close();
+});
+
+/** A stand-in for the API server whose connections the worker counts. */
+function connectionsOf(n: number): { server: Server; sockets: EventEmitter[] } {
+  const server = new EventEmitter() as unknown as Server;
+  const sockets = Array.from({ length: n }, () => new EventEmitter());
+  return { server, sockets };
+}
+
+/** Resolves with true once `p` settles, or false if it is still pending after a few turns and `ms`. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let settled = false;
+  void p.then(() => (settled = true), () => (settled = true));
+  await new Promise((r) => setTimeout(r, ms));
+  return settled;
+}
+
+test('group commit: an idle server commits a record at once, however long a hold could last', { timeout: 30_000 }, async () => {
+  const path = join(dir, 'idle.db');
+  await (await openSqliteStore(path)).close();
+  // a held batch would wait an hour: the append below finishes only if nothing holds it
+  const worker = await startAuditWorker(path, { holdMs: 3_600_000, busy: () => false });
+  const { server, sockets } = connectionsOf(3);
+  worker.watchConnections(server);
+  for (const s of sockets) server.emit('connection', s);
+  assert.deepEqual(await worker.appendAudit([entry(1)]), [{ seq: 1 }]);
+  await worker.close();
+});
+
+test('group commit: a busy server holds a batch until every connection waits on it', { timeout: 30_000 }, async () => {
+  const path = join(dir, 'busy.db');
+  await (await openSqliteStore(path)).close();
+  const worker = await startAuditWorker(path, { holdMs: 3_600_000, busy: () => true });
+  const { server, sockets } = connectionsOf(3);
+  worker.watchConnections(server);
+  for (const s of sockets) server.emit('connection', s);
+  const first = worker.appendAudit([entry(1)]);
+  const second = worker.appendAudit([entry(2)]);
+  // two of three connections wait: the third may still send a request that shares the commit
+  assert.equal(await settlesWithin(Promise.race([first, second]), 100), false);
+  const third = worker.appendAudit([entry(3)]);
+  assert.deepEqual(await Promise.all([first, second, third]), [[{ seq: 1 }], [{ seq: 2 }], [{ seq: 3 }]]);
+
+  // a connection that closes sends nothing more: the batch held for it goes
+  const fourth = worker.appendAudit([entry(4)]);
+  const fifth = worker.appendAudit([entry(5)]);
+  assert.equal(await settlesWithin(Promise.race([fourth, fifth]), 100), false);
+  sockets[2]!.emit('close');
+  assert.deepEqual(await Promise.all([fourth, fifth]), [[{ seq: 4 }], [{ seq: 5 }]]);
+  await worker.close();
+});
+
+test('group commit: a held batch goes once its oldest record has waited holdMs', async () => {
+  const path = join(dir, 'hold.db');
+  await (await openSqliteStore(path)).close();
+  const worker = await startAuditWorker(path, { holdMs: 30, busy: () => true });
+  const { server, sockets } = connectionsOf(10);
+  worker.watchConnections(server);
+  for (const s of sockets) server.emit('connection', s);
+  // one record of ten possible: committed after the hold, not never
+  assert.deepEqual(await worker.appendAudit([entry(1)]), [{ seq: 1 }]);
+  await worker.close();
+  const store = await openSqliteStore(path);
+  const records = [];
+  for await (const r of readAllAudit(store)) records.push(r);
+  assert.equal((await verifyAuditChain(records)).ok, true);
+  assert.equal(records.length, 1);
   await store.close();
 });
