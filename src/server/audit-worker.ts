@@ -39,33 +39,36 @@ interface Pending {
 /** A batch's records get consecutive seqs (one transaction); the reply carries the first. */
 /** A held batch is sent once it holds this many records... */
 const FULL_BATCH = 48;
-/** ...or once its oldest record has waited this long (the most latency holding adds). */
-const HOLD_MS = 20;
-/** Commits are held only while the event loop was busier than this over the last window. */
-const BUSY_UTILIZATION = 0.5;
-const BUSY_WINDOW_MS = 100;
+/**
+ * ...or once its oldest record has waited the hold: none while the event loop is at most half
+ * busy, growing with its utilization to MAX_HOLD_MS when saturated (where a commit's CPU is worth
+ * more than the wait, which queueing for the CPU already exceeds).
+ */
+const MAX_HOLD_MS = 40;
+const IDLE_UTILIZATION = 0.5;
+const UTILIZATION_WINDOW_MS = 100;
 
 export interface AuditWorkerOptions {
-  /** How long a held batch may wait; default 20 ms. */
-  holdMs?: number;
-  /** Whether the server is busy enough to hold commits; default: event-loop utilization > 0.5. */
-  busy?: () => boolean;
+  /** The longest hold, reached at full utilization; default 40 ms. */
+  maxHoldMs?: number;
+  /** Event-loop utilization (0-1) of the recent past; default: this thread's, over ~100 ms. */
+  utilization?: () => number;
 }
 
-/** Event-loop utilization of the calling thread over the last BUSY_WINDOW_MS, sampled lazily. */
-function eventLoopBusy(): () => boolean {
-  let busy = false;
+/** Event-loop utilization of the calling thread over the last UTILIZATION_WINDOW_MS, sampled lazily. */
+function eventLoopUtilization(): () => number {
+  let utilization = 0;
   let mark = performance.eventLoopUtilization();
   let markedAt = performance.now();
   return () => {
     const now = performance.now();
-    if (now - markedAt >= BUSY_WINDOW_MS) {
+    if (now - markedAt >= UTILIZATION_WINDOW_MS) {
       const next = performance.eventLoopUtilization();
-      busy = performance.eventLoopUtilization(next, mark).utilization > BUSY_UTILIZATION;
+      utilization = performance.eventLoopUtilization(next, mark).utilization;
       mark = next;
       markedAt = now;
     }
-    return busy;
+    return utilization;
   };
 }
 
@@ -73,8 +76,10 @@ type Reply = { id: number; first: number } | { id: number; error: string };
 
 /** Starts the worker on the SQLite database at `path` (already migrated by the main store). */
 export async function startAuditWorker(path: string, options: AuditWorkerOptions = {}): Promise<AuditAppender> {
-  const holdMs = options.holdMs ?? HOLD_MS;
-  const loopIsBusy = options.busy ?? eventLoopBusy();
+  const maxHoldMs = options.maxHoldMs ?? MAX_HOLD_MS;
+  const utilization = options.utilization ?? eventLoopUtilization();
+  /** How long the batch being filled may be held; 0 sends it as soon as no batch is in flight. */
+  const holdFor = () => Math.round(maxHoldMs * Math.min(1, Math.max(0, (utilization() - IDLE_UTILIZATION) / (1 - IDLE_UTILIZATION))));
   // The thread's module sits next to this one with the same extension: .ts when run from source,
   // .js from the build (dist/).
   const worker = new Worker(new URL(`./audit-worker-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url), { workerData: { path } });
@@ -132,14 +137,16 @@ export async function startAuditWorker(path: string, options: AuditWorkerOptions
   // so a batch of 1 costs tens of times more per record than one of 48. When the server is idle a
   // record is committed at once: latency matters, CPU is spare. When the event loop is busy and
   // some connection could still send a request, the batch is held until it is full, every
-  // connection waits on it, or its oldest record has waited holdMs (PostgreSQL's commit_delay and
+  // connection waits on it, or its oldest record has waited the hold (PostgreSQL's commit_delay and
   // commit_siblings, decided per batch): at ~350 new mTLS connections a second this turns one commit
-  // per read into one per ~7 (bench/RESULTS.md). Entries travel as one string, an entryRow JSON
+  // per read into one per ~10 (bench/RESULTS.md). Entries travel as one string, an entryRow JSON
   // text per line: far cheaper to post than a structured clone of many small objects, and the
   // worker hashes and binds it without rebuilding entries (audit-worker-thread.ts).
   let timer: NodeJS.Timeout | null = null;
   let due = false;
-  const hold = () => !due && queued < FULL_BATCH && connections > waiting && loopIsBusy();
+  /** The hold of the batch being filled, decided when its first record arrives. */
+  let holdMs = 0;
+  const hold = () => !due && holdMs > 0 && queued < FULL_BATCH && connections > waiting;
   const send = () => {
     if (queue.length === 0 || inFlight.size > 0 || hold()) return;
     if (timer) clearTimeout(timer);
@@ -166,12 +173,13 @@ export async function startAuditWorker(path: string, options: AuditWorkerOptions
   const enqueue = (encoded: string, count: number, done: AppendCallback) => {
     if (dead) return done(dead, 0);
     if (closed) return done(new WardError('ERR_STORE_UNAVAILABLE', 'the audit worker is closed'), 0);
+    if (queue.length === 0) holdMs = holdFor();
     queue.push({ count, done });
     rows += (rows === '' ? '' : '\n') + encoded;
     queued += count;
     waiting += count;
     send();
-    if (queue.length > 0) arm();
+    if (queue.length > 0 && holdMs > 0) arm();
   };
 
   return {

@@ -120,11 +120,11 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
   return settled;
 }
 
-test('group commit: an idle server commits a record at once, however long a hold could last', { timeout: 30_000 }, async () => {
+test('group commit: a server at most half busy commits a record at once, however long a hold could last', { timeout: 30_000 }, async () => {
   const path = join(dir, 'idle.db');
   await (await openSqliteStore(path)).close();
   // a held batch would wait an hour: the append below finishes only if nothing holds it
-  const worker = await startAuditWorker(path, { holdMs: 3_600_000, busy: () => false });
+  const worker = await startAuditWorker(path, { maxHoldMs: 3_600_000, utilization: () => 0.5 });
   const { server, sockets } = connectionsOf(3);
   worker.watchConnections(server);
   for (const s of sockets) server.emit('connection', s);
@@ -135,7 +135,7 @@ test('group commit: an idle server commits a record at once, however long a hold
 test('group commit: a busy server holds a batch until every connection waits on it', { timeout: 30_000 }, async () => {
   const path = join(dir, 'busy.db');
   await (await openSqliteStore(path)).close();
-  const worker = await startAuditWorker(path, { holdMs: 3_600_000, busy: () => true });
+  const worker = await startAuditWorker(path, { maxHoldMs: 3_600_000, utilization: () => 1 });
   const { server, sockets } = connectionsOf(3);
   worker.watchConnections(server);
   for (const s of sockets) server.emit('connection', s);
@@ -155,10 +155,10 @@ test('group commit: a busy server holds a batch until every connection waits on 
   await worker.close();
 });
 
-test('group commit: a held batch goes once its oldest record has waited holdMs', async () => {
+test('group commit: a held batch goes once its oldest record has waited the hold', async () => {
   const path = join(dir, 'hold.db');
   await (await openSqliteStore(path)).close();
-  const worker = await startAuditWorker(path, { holdMs: 30, busy: () => true });
+  const worker = await startAuditWorker(path, { maxHoldMs: 30, utilization: () => 1 });
   const { server, sockets } = connectionsOf(10);
   worker.watchConnections(server);
   for (const s of sockets) server.emit('connection', s);
