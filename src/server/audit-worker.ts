@@ -44,12 +44,12 @@ const FULL_BATCH = 48;
  * busy, growing with its utilization to MAX_HOLD_MS when saturated (where a commit's CPU is worth
  * more than the wait, which queueing for the CPU already exceeds).
  */
-const MAX_HOLD_MS = 40;
+const MAX_HOLD_MS = 20;
 const IDLE_UTILIZATION = 0.5;
 const UTILIZATION_WINDOW_MS = 100;
 
 export interface AuditWorkerOptions {
-  /** The longest hold, reached at full utilization; default 40 ms. */
+  /** The longest hold, reached at full utilization; default 20 ms. */
   maxHoldMs?: number;
   /** Event-loop utilization (0-1) of the recent past; default: this thread's, over ~100 ms. */
   utilization?: () => number;
