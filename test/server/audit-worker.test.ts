@@ -4,7 +4,7 @@
  * in group commits larger than one multi-row INSERT; and when a busy server holds a commit for
  * more records (group commit policy).
  */
-import { after, test } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { isWardError } from '../../src/errors.ts';
 import { canonicalAuditRecord, readAllAudit, verifyAuditChain } from '../../src/store/audit-chain.ts';
 import { openSqliteStore } from '../../src/store/sqlite.ts';
 import type { AuditInput } from '../../src/store/types.ts';
-import { entryRow, rowCanonical, startAuditWorker } from '../../src/server/audit-worker.ts';
+import { entryRow, rowCanonical, startAuditWorker, type AuditAppender, type AuditWorkerOptions } from '../../src/server/audit-worker.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ward-audit-worker-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -105,11 +105,21 @@ test('an append that fails rejects its callers with ERR_STORE_UNAVAILABLE; the n
   await store.close();
 });
 
-/** A stand-in for the API server whose connections the worker counts. */
-function connectionsOf(n: number): { server: Server; sockets: EventEmitter[] } {
+/**
+ * A worker on a new database, with `n` open connections of a stand-in API server and the given
+ * hold settings; its sockets can be closed by emitting 'close'.
+ */
+async function workerWithConnections(t: TestContext, name: string, n: number, options: AuditWorkerOptions): Promise<{ worker: AuditAppender; sockets: EventEmitter[]; path: string }> {
+  const path = join(dir, `${name}.db`);
+  await (await openSqliteStore(path)).close();
+  const worker = await startAuditWorker(path, options);
+  // a failed assertion must not leave the thread running (the test file would never end)
+  t.after(() => worker.close());
   const server = new EventEmitter() as unknown as Server;
+  worker.watchConnections(server);
   const sockets = Array.from({ length: n }, () => new EventEmitter());
-  return { server, sockets };
+  for (const s of sockets) server.emit('connection', s);
+  return { worker, sockets, path };
 }
 
 /** Resolves with true once `p` settles, or false if it is still pending after a few turns and `ms`. */
@@ -120,25 +130,15 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
   return settled;
 }
 
-test('group commit: a server at most half busy commits a record at once, however long a hold could last', { timeout: 30_000 }, async () => {
-  const path = join(dir, 'idle.db');
-  await (await openSqliteStore(path)).close();
+test('group commit: a server at most half busy commits a record at once, however long a hold could last', { timeout: 30_000 }, async (t) => {
   // a held batch would wait an hour: the append below finishes only if nothing holds it
-  const worker = await startAuditWorker(path, { maxHoldMs: 3_600_000, utilization: () => 0.5 });
-  const { server, sockets } = connectionsOf(3);
-  worker.watchConnections(server);
-  for (const s of sockets) server.emit('connection', s);
+  const { worker } = await workerWithConnections(t, 'idle', 3, { maxHoldMs: 3_600_000, utilization: () => 0.5 });
   assert.deepEqual(await worker.appendAudit([entry(1)]), [{ seq: 1 }]);
   await worker.close();
 });
 
-test('group commit: a busy server holds a batch until every connection waits on it', { timeout: 30_000 }, async () => {
-  const path = join(dir, 'busy.db');
-  await (await openSqliteStore(path)).close();
-  const worker = await startAuditWorker(path, { maxHoldMs: 3_600_000, utilization: () => 1 });
-  const { server, sockets } = connectionsOf(3);
-  worker.watchConnections(server);
-  for (const s of sockets) server.emit('connection', s);
+test('group commit: a busy server holds a batch until every connection waits on it', { timeout: 30_000 }, async (t) => {
+  const { worker, sockets } = await workerWithConnections(t, 'busy', 3, { maxHoldMs: 3_600_000, utilization: () => 1 });
   const first = worker.appendAudit([entry(1)]);
   const second = worker.appendAudit([entry(2)]);
   // two of three connections wait: the third may still send a request that shares the commit
@@ -155,13 +155,8 @@ test('group commit: a busy server holds a batch until every connection waits on 
   await worker.close();
 });
 
-test('group commit: a held batch goes once its oldest record has waited the hold', async () => {
-  const path = join(dir, 'hold.db');
-  await (await openSqliteStore(path)).close();
-  const worker = await startAuditWorker(path, { maxHoldMs: 30, utilization: () => 1 });
-  const { server, sockets } = connectionsOf(10);
-  worker.watchConnections(server);
-  for (const s of sockets) server.emit('connection', s);
+test('group commit: a held batch goes once its oldest record has waited the hold', { timeout: 30_000 }, async (t) => {
+  const { worker, path } = await workerWithConnections(t, 'hold', 10, { maxHoldMs: 30, utilization: () => 1 });
   // one record of ten possible: committed after the hold, not never
   assert.deepEqual(await worker.appendAudit([entry(1)]), [{ seq: 1 }]);
   await worker.close();
