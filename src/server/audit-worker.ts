@@ -139,7 +139,7 @@ export async function startAuditWorker(path: string, options: AuditWorkerOptions
   // some connection could still send a request, the batch is held until it is full, every
   // connection waits on it, or its oldest record has waited the hold (PostgreSQL's commit_delay and
   // commit_siblings, decided per batch): at ~350 new mTLS connections a second this turns one commit
-  // per read into one per ~10 (bench/RESULTS.md). Entries travel as one string, an entryRow JSON
+  // per read into one per ~7 (bench/RESULTS.md). Entries travel as one string, an entryRow JSON
   // text per line: far cheaper to post than a structured clone of many small objects, and the
   // worker hashes and binds it without rebuilding entries (audit-worker-thread.ts).
   let timer: NodeJS.Timeout | null = null;
