@@ -25,6 +25,7 @@ import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { appName, envName, ENVS_PER_APP, SECRETS_PER_ENV } from './dataset.ts';
 import { responseParser } from '../server/http1.ts';
+import { cpuMs, procStat } from '../proc.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -116,19 +117,6 @@ function connection(i: number): void {
 }
 
 /**
- * CPU time (ms) of a process, from /proc (utime + stime, clock ticks of 10 ms), with `exited` that of
- * its children it has reaped (cutime + cstime); 0 when it is gone.
- */
-function cpuMs(pid: string, exited = false): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12]) + (exited ? Number(f[13]) + Number(f[14]) : 0)) * 10;
-  } catch {
-    return 0;
-  }
-}
-/**
  * CPU time of `pid` and all its children (PostgreSQL's postmaster and backends): those alive now
  * and those that exited (a pooled connection closed when idle), which the parent has reaped.
  */
@@ -136,8 +124,7 @@ function treeCpuMs(pid: string): number {
   let sum = cpuMs(pid, true);
   for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] === pid) sum += cpuMs(p);
+      if (procStat(p)[1] === pid) sum += cpuMs(p);
     } catch {
       // gone meanwhile
     }

@@ -19,6 +19,7 @@ import { connect, createSecureContext, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { responseParser } from './http1.ts';
+import { cpuMs } from '../proc.ts';
 
 const { values: o } = parseArgs({
   options: {
@@ -125,13 +126,8 @@ function handshakeWorker(): void {
 
 for (let i = 0; i < connections; i++) (o.mode === 'handshake' ? handshakeWorker : keepAliveConnection)();
 
-/** CPU time (ms) the server process has used so far, from /proc (utime + stime, in clock ticks of 10 ms). */
-function serverCpuMs(): number {
-  if (o['server-pid'] === undefined) return NaN;
-  const stat = readFileSync(`/proc/${o['server-pid']}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
+/** CPU time (ms) the server process has used so far. */
+const serverCpuMs = (): number => (o['server-pid'] === undefined ? NaN : cpuMs(o['server-pid']));
 
 await new Promise((r) => setTimeout(r, Number(o.warmup) * 1000));
 measuring = true;
